@@ -1,0 +1,245 @@
+"""Tests for vgg16.mindrecord: conversion to MindRecord splits, read back with MindDataset."""
+
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+
+import mindspore.dataset as ds
+import numpy as np
+import pytest
+from mindspore.dataset import vision
+from PIL import Image
+
+from vgg16.mindrecord import load_manifest, prepare, split_files
+from vgg16.readers import CIFAR10_CLASSES, write_cifar_batch
+
+PER_CLASS_TRAIN, PER_CLASS_TEST = 20, 5
+
+
+def _balanced(per_class: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    labels = rng.permutation(np.repeat(np.arange(10), per_class))
+    return rng.integers(0, 256, (len(labels), 32, 32, 3), dtype=np.uint8), labels
+
+
+@pytest.fixture
+def cifar(tmp_path: Path) -> tuple[Path, tuple, tuple]:
+    """200 training images in two batch files and 50 test images, random pixels, balanced."""
+    rng = np.random.default_rng(0)
+    train, test = _balanced(PER_CLASS_TRAIN, rng), _balanced(PER_CLASS_TEST, rng)
+    folder = tmp_path / "src" / "cifar-10-batches-bin"
+    folder.mkdir(parents=True)
+    write_cifar_batch(folder / "data_batch_1.bin", train[0][:120], train[1][:120])
+    write_cifar_batch(folder / "data_batch_2.bin", train[0][120:], train[1][120:])
+    write_cifar_batch(folder / "test_batch.bin", *test)
+    return tmp_path / "src", train, test
+
+
+def _records(images: np.ndarray, labels: np.ndarray) -> Counter:
+    pairs = zip(labels, images, strict=True)
+    return Counter((int(label), image.tobytes()) for label, image in pairs)
+
+
+def _read(out: Path, split: str, decode: bool = False) -> list[tuple[int, np.ndarray]]:
+    data = ds.MindDataset(
+        split_files(out, load_manifest(out), split), columns_list=["image", "label"], shuffle=False
+    )
+    if decode:
+        data = data.map(vision.Decode(), input_columns="image")
+    return [
+        (int(row["label"]), row["image"]) for row in data.create_dict_iterator(output_numpy=True)
+    ]
+
+
+def _siblings(path: Path) -> list[str]:
+    return sorted(p.name for p in path.parent.iterdir())
+
+
+def test_prepare_cifar_round_trip_with_stratified_val(cifar: tuple) -> None:
+    src, train, test = cifar
+    out = src.parent / "mr"
+
+    manifest = prepare("cifar10", src, out, val_fraction=0.2, shards=2, seed=3)
+
+    assert manifest == load_manifest(out)
+    assert _siblings(out) == ["mr", "src"]  # no temporary folder left
+    assert manifest["format"] == "raw" and manifest["image_shape"] == [32, 32, 3]
+    assert manifest["class_names"] == list(CIFAR10_CLASSES) and manifest["num_classes"] == 10
+    assert (manifest["dataset"], manifest["seed"], manifest["shards"]) == ("cifar10", 3, 2)
+    read = {split: _read(out, split) for split in ("train", "val", "test")}
+    for split, rows in read.items():
+        entry = manifest["splits"][split]
+        assert entry["files"] == [f"{split}.mindrecord0", f"{split}.mindrecord1"]
+        assert all((out / f"{name}.db").is_file() for name in entry["files"])
+        assert len(rows) == entry["count"]
+        assert entry["per_class"] == np.bincount([lab for lab, _ in rows], minlength=10).tolist()
+    assert [manifest["splits"][s]["count"] for s in ("train", "val", "test")] == [160, 40, 50]
+
+    stored = Counter((label, image.tobytes()) for label, image in read["train"] + read["val"])
+    assert stored == _records(*train)
+    assert Counter((label, image.tobytes()) for label, image in read["test"]) == _records(*test)
+    for count in manifest["splits"]["val"]["per_class"]:
+        assert abs(count - 0.2 * PER_CLASS_TRAIN) <= 1
+
+    sources = sorted(src.rglob("*.bin"))
+    assert manifest["sources"] == [
+        {
+            "path": str(p.resolve()),
+            "bytes": p.stat().st_size,
+            "sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
+        }
+        for p in sources
+    ]
+
+
+def test_prepare_replaces_output_and_omits_val_when_fraction_is_zero(cifar: tuple) -> None:
+    src, train, _ = cifar
+    out = src.parent / "mr"
+    prepare("cifar10", src, out, val_fraction=0.2)
+
+    manifest = prepare("cifar10", src, out, val_fraction=0)
+
+    assert sorted(manifest["splits"]) == ["test", "train"]
+    assert manifest["splits"]["train"]["files"] == ["train.mindrecord"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "manifest.json",
+        "test.mindrecord",
+        "test.mindrecord.db",
+        "train.mindrecord",
+        "train.mindrecord.db",
+    ]
+    assert _siblings(out) == ["mr", "src"]
+    assert Counter((lab, img.tobytes()) for lab, img in _read(out, "train")) == _records(*train)
+    with pytest.raises(ValueError, match="'val'.*available: train, test"):
+        split_files(out, manifest, "val")
+
+
+def test_failing_prepare_leaves_existing_output_and_no_temp_folder(cifar: tuple) -> None:
+    src, _, _ = cifar
+    batch = src / "cifar-10-batches-bin" / "data_batch_2.bin"
+    out = src.parent / "mr"
+    good = src.parent / "good"
+    prepare("cifar10", src, good)
+    batch.write_bytes(batch.read_bytes()[:-10])
+
+    with pytest.raises(ValueError, match="data_batch_2.bin"):
+        prepare("cifar10", src, out)
+    with pytest.raises(ValueError, match="data_batch_2.bin"):
+        prepare("cifar10", src, good)
+
+    assert _siblings(out) == ["good", "src"]
+    assert load_manifest(good)["splits"]["train"]["count"] == 180
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"dataset": "mnist"}, "cifar10, imagenet2012, digits"),
+        ({"val_fraction": 1.0}, "val_fraction"),
+        ({"val_fraction": -0.1}, "val_fraction"),
+        ({"shards": 0}, "shards"),
+    ],
+)
+def test_prepare_rejects_bad_arguments(cifar: tuple, kwargs: dict, message: str) -> None:
+    src, _, _ = cifar
+    args = {"dataset": "cifar10", "data_path": src, "output": src.parent / "mr", **kwargs}
+    with pytest.raises(ValueError, match=message):
+        prepare(**args)
+    assert not (src.parent / "mr").exists()
+
+
+def test_prepare_digits_materialises_missing_source(tmp_path: Path) -> None:
+    manifest = prepare("digits", tmp_path / "digits", tmp_path / "mr", val_fraction=0.1)
+
+    assert (tmp_path / "digits" / "cifar-10-batches-bin" / "test_batch.bin").is_file()
+    assert manifest["class_names"] == [str(d) for d in range(10)]
+    assert sum(entry["count"] for entry in manifest["splits"].values()) == 1797
+    assert manifest["splits"]["test"]["count"] == 360
+    assert [s["path"].rsplit("/", 1)[1] for s in manifest["sources"]] == [
+        "data_batch_1.bin",
+        "test_batch.bin",
+    ]
+
+
+def _image_tree(root: Path) -> None:
+    """Two classes of six 40x30 training images (one greyscale JPEG, one PNG named .JPEG, one
+    CMYK JPEG) and two validation images each."""
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 6), ("val", 2)):
+        for cls in ("n02", "n01"):
+            folder = root / split / cls
+            folder.mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+                image, fmt = Image.fromarray(pixels), "JPEG"
+                if split == "train" and cls == "n01" and i == 0:
+                    image = image.convert("L")
+                elif split == "train" and cls == "n01" and i == 1:
+                    fmt = "PNG"
+                elif split == "train" and cls == "n02" and i == 0:
+                    image = image.convert("CMYK")
+                image.save(folder / f"{cls}_{i}.JPEG", format=fmt)
+
+
+def _is_rgb_jpeg(path: Path) -> bool:
+    with Image.open(path) as image:
+        return (image.format, image.mode) == ("JPEG", "RGB")
+
+
+def test_prepare_imagenet_folders(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    root, out = tmp_path / "imagenet", tmp_path / "mr"
+    _image_tree(root)
+
+    manifest = prepare("imagenet2012", root, out, val_fraction=1 / 3, seed=0)
+
+    assert manifest["format"] == "jpeg" and manifest["image_shape"] is None
+    assert manifest["class_names"] == ["n01", "n02"]
+    counts = {split: entry["count"] for split, entry in manifest["splits"].items()}
+    assert counts == {"train": 8, "val": 4, "test": 4}
+    assert manifest["splits"]["val"]["per_class"] == [2, 2]
+    images = sorted(root.rglob("*.JPEG"))
+    listing = "".join(
+        sorted(f"{p.relative_to(root).as_posix()}\t{p.stat().st_size}\n" for p in images)
+    )
+    assert manifest["sources"] == [
+        {
+            "path": str(root.resolve()),
+            "files": 16,
+            "listing_sha256": hashlib.sha256(listing.encode()).hexdigest(),
+        }
+    ]
+    assert "test: 4/4 images" in capsys.readouterr().err
+
+    stored = set()
+    for split in ("train", "val", "test"):
+        rows = _read(out, split)
+        stored |= {image.tobytes() for _, image in rows}
+        for _, decoded in _read(out, split, decode=True):
+            assert decoded.shape == (30, 40, 3)
+    rgb_jpegs = [p for p in images if _is_rgb_jpeg(p)]
+    assert len(rgb_jpegs) == 13
+    assert {p.read_bytes() for p in rgb_jpegs} <= stored  # RGB JPEGs are stored unchanged
+
+
+def test_prepare_imagenet_requires_same_classes_in_val(tmp_path: Path) -> None:
+    root = tmp_path / "imagenet"
+    _image_tree(root)
+    for image in (root / "val" / "n02").iterdir():
+        image.unlink()
+    (root / "val" / "n02").rmdir()
+
+    with pytest.raises(ValueError, match="val.*missing \\['n02'\\]"):
+        prepare("imagenet2012", root, tmp_path / "mr")
+    assert _siblings(root) == ["imagenet"]
+
+
+def test_load_manifest_errors_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.json"
+    with pytest.raises(FileNotFoundError, match="manifest.json"):
+        load_manifest(tmp_path)
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="manifest.json is not valid JSON"):
+        load_manifest(tmp_path)
+    path.write_text(json.dumps({"dataset": "cifar10"}))
+    with pytest.raises(ValueError, match="manifest.json lacks keys.*'format'"):
+        load_manifest(tmp_path)

@@ -1,0 +1,3 @@
+from vgg16.cli import main
+
+raise SystemExit(main())

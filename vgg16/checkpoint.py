@@ -1,0 +1,108 @@
+"""Self-describing checkpoints, written atomically and loaded strictly.
+
+`ms.save_checkpoint` deletes an existing target before it renames its own temporary file, so
+a kill at the wrong moment loses the checkpoint. We save into a hidden `.tmp/` folder beside
+the checkpoints and `os.replace` the finished file into place; listings only look at
+`*.ckpt` files directly in the folder, so a leftover temporary file is never selected or
+loaded. Each file carries its epoch, step, recipe hash, recipe and class names, so nothing
+parses an epoch out of a file name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import mindspore as ms
+from mindspore import nn
+
+META_KEY = "vgg16_meta"
+TMP_DIR = ".tmp"
+#: The last classifier layer: re-initialised when fine-tuning to another num_classes.
+HEAD = ("classifier.6.weight", "classifier.6.bias")
+#: Optimiser state the zoo's ModelCheckpoint (and our train loop) saves beside the weights.
+OPTIMIZER_NAMES = frozenset({"global_step", "learning_rate", "momentum"})
+OPTIMIZER_PREFIXES = ("moments.",)
+
+
+def checkpoint_name(epoch: int) -> str:
+    return f"vgg16-epoch{epoch:04d}.ckpt"
+
+
+def save(cell: nn.Cell, path: Path, meta: dict[str, Any]) -> None:
+    """Save every parameter of `cell` (weights and, for a train cell, optimiser state)."""
+    tmp_dir = path.parent / TMP_DIR
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_dir / path.name
+    ms.save_checkpoint(cell, str(tmp), append_dict={META_KEY: json.dumps(meta)})
+    os.replace(tmp, path)
+
+
+def copy(src: Path, dst: Path) -> None:
+    """Copy a checkpoint atomically (used to publish the selected one as best.ckpt)."""
+    tmp = dst.parent / f".{dst.name}.tmp"
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def list_checkpoints(folder: Path) -> list[Path]:
+    """Finished checkpoints in `folder`, oldest epoch first (names are zero-padded)."""
+    return sorted(p for p in Path(folder).glob("*.ckpt") if p.is_file())
+
+
+def read(path: Path) -> tuple[dict[str, ms.Parameter], dict[str, Any]]:
+    """(parameters, metadata); metadata is empty for a checkpoint not written by us (the zoo's)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        params = ms.load_checkpoint(str(path))
+    except (ValueError, RuntimeError) as err:
+        raise ValueError(f"checkpoint {path} cannot be read: {err}") from err
+    meta = params.pop(META_KEY, None)
+    return params, json.loads(meta) if meta else {}
+
+
+def is_optimizer_state(name: str) -> bool:
+    return name in OPTIMIZER_NAMES or name.startswith(OPTIMIZER_PREFIXES)
+
+
+def load_weights(
+    net: nn.Cell, params: dict[str, ms.Parameter], *, source: Path, reinit_head: bool = False
+) -> None:
+    """Load network weights with strict name and shape matching.
+
+    Optimiser state in the file is ignored. With `reinit_head`, the last classifier layer
+    keeps its fresh initialisation when its shape differs (fine-tuning to a new num_classes).
+    """
+    weights = {k: v for k, v in params.items() if not is_optimizer_state(k)}
+    expected = {p.name: p for p in net.get_parameters()}
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    mismatched = [
+        f"{k}: checkpoint {tuple(weights[k].shape)} vs network {tuple(expected[k].shape)}"
+        for k in sorted(set(weights) & set(expected))
+        if tuple(weights[k].shape) != tuple(expected[k].shape)
+    ]
+    if reinit_head:
+        mismatched = [m for m in mismatched if not m.startswith(HEAD)]
+        for name in HEAD:
+            if name in weights and tuple(weights[name].shape) != tuple(expected[name].shape):
+                del weights[name]
+    problems = []
+    if missing:
+        problems.append(f"missing {missing}")
+    if unexpected:
+        problems.append(f"unexpected {unexpected}")
+    if mismatched:
+        hint = " (use --reinit_head to fine-tune to another num_classes)" if not reinit_head else ""
+        problems.append(f"shape mismatch {mismatched}{hint}")
+    if problems:
+        raise ValueError(f"checkpoint {source} does not match the network: " + "; ".join(problems))
+    not_loaded, _ = ms.load_param_into_net(net, weights, strict_load=True)
+    not_loaded = [n for n in not_loaded if n not in HEAD or not reinit_head]
+    if not_loaded:
+        raise ValueError(f"checkpoint {source}: parameters not loaded: {not_loaded}")

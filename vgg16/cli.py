@@ -1,0 +1,264 @@
+"""`vgg16 <command>`: prepare, train, select, eval, export, predict.
+
+`train` and `eval` accept the seed's flags with the seed's names and meanings, so a user of
+the model zoo's `train.py`/`eval.py` can switch without relearning them. Every command takes
+`--config RECIPE.yaml` and `--set key=value`, so one recipe drives all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from vgg16.config import DATASETS, Recipe, load_recipe
+
+
+def _recipe_flags(p: argparse.ArgumentParser, *, seed_dataset: bool = True) -> None:
+    p.add_argument("--config", type=Path, help="recipe YAML (default: the dataset's built-in one)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe key; repeatable",
+    )
+    if seed_dataset:
+        p.add_argument("--dataset", choices=DATASETS, help="dataset type (seed flag)")
+
+
+def _device_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--device_target",
+        choices=("CPU", "GPU", "Ascend"),
+        help="backend (seed flag); default: the best available",
+    )
+    p.add_argument("--device_id", type=int, default=0, help="device index (seed flag)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vgg16", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare", help="convert a dataset to MindRecord (train/val/test)")
+    _recipe_flags(p)
+    p.add_argument(
+        "--data_path",
+        type=Path,
+        required=True,
+        help="CIFAR-10 binary folder, ImageNet folder with train/ and val/, or "
+        "where to materialise digits",
+    )
+    p.add_argument("--output", type=Path, required=True, help="MindRecord folder to create")
+    p.add_argument("--shards", type=int, help="MindRecord files per split (recipe key shards)")
+
+    p = sub.add_parser("train", help="train VGG16 (seed: train.py)")
+    _recipe_flags(p)
+    _device_flags(p)
+    p.add_argument(
+        "--data_path",
+        type=Path,
+        required=True,
+        help="prepared MindRecord folder or the seed's raw layout",
+    )
+    p.add_argument(
+        "--is_distributed",
+        type=int,
+        choices=(0, 1),
+        default=0,
+        help="1: data-parallel over the launcher's process group (seed flag)",
+    )
+    p.add_argument("--pre_trained", type=Path, help="checkpoint to start from (seed flag)")
+    p.add_argument(
+        "--reinit_head",
+        action="store_true",
+        help="with --pre_trained: re-initialise the last layer if num_classes differs",
+    )
+    p.add_argument(
+        "--ckpt_path",
+        type=Path,
+        default=Path("output"),
+        help="checkpoint folder (seed flag); history.csv goes beside it",
+    )
+    p.add_argument("--ckpt_interval", type=int, help="epochs between checkpoints (seed flag)")
+
+    p = sub.add_parser("eval", help="evaluate a checkpoint (seed: eval.py)")
+    _recipe_flags(p)
+    _device_flags(p)
+    p.add_argument("--data_path", type=Path, required=True)
+    p.add_argument("--pre_trained", type=Path, required=True, help="checkpoint (seed flag)")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--output", type=Path, help="folder for metrics.json and confusion.csv")
+
+    p = sub.add_parser("select", help="pick the best checkpoint on the val split")
+    _recipe_flags(p)
+    _device_flags(p)
+    p.add_argument("--data_path", type=Path, required=True, help="prepared MindRecord folder")
+    p.add_argument("--ckpt_path", type=Path, required=True, help="folder of checkpoints")
+    p.add_argument("--output", type=Path, required=True, help="folder for selection.csv, best.ckpt")
+
+    p = sub.add_parser("export", help="export a checkpoint to MINDIR")
+    _recipe_flags(p)
+    _device_flags(p)
+    p.add_argument("--pre_trained", type=Path, required=True)
+    p.add_argument("--output", type=Path, required=True)
+    p.add_argument("--batch_size", type=int, default=1, help="fixed batch size of the MINDIR")
+
+    p = sub.add_parser("predict", help="class probabilities for image files")
+    _recipe_flags(p)
+    _device_flags(p)
+    p.add_argument("--pre_trained", type=Path, required=True)
+    p.add_argument("--output", type=Path, required=True, help="folder for predictions.csv")
+    p.add_argument("images", type=Path, nargs="+")
+    return parser
+
+
+def _recipe(args: argparse.Namespace) -> Recipe:
+    overrides = list(args.overrides)
+    for key in ("ckpt_interval", "shards"):
+        if getattr(args, key, None) is not None:
+            overrides.append(f"{key}={getattr(args, key)}")
+    return load_recipe(args.config, dataset=args.dataset, overrides=overrides)
+
+
+def _net_from_checkpoint(args: argparse.Namespace, recipe: Recipe):
+    """The recipe's network with the checkpoint's weights, strictly loaded."""
+    from vgg16 import checkpoint, device
+    from vgg16.train import build_net
+
+    device.set_up(args.device_target, args.device_id, recipe.seed)
+    net = build_net(recipe)
+    params, meta = checkpoint.read(args.pre_trained)
+    checkpoint.load_weights(net, params, source=args.pre_trained)
+    return net, meta
+
+
+def cmd_prepare(args: argparse.Namespace, recipe: Recipe) -> None:
+    from vgg16.mindrecord import prepare
+
+    manifest = prepare(
+        recipe.dataset,
+        args.data_path,
+        args.output,
+        val_fraction=recipe.val_fraction,
+        shards=recipe.shards,
+        seed=recipe.seed,
+    )
+    counts = {split: info["count"] for split, info in manifest["splits"].items()}
+    print(f"wrote {args.output} {counts}")
+
+
+def cmd_train(args: argparse.Namespace, recipe: Recipe) -> None:
+    from vgg16 import device, pipeline
+    from vgg16.train import train
+
+    rank, size = device.init_distributed() if args.is_distributed else (0, 1)
+    target = device.set_up(args.device_target, args.device_id, recipe.seed)
+    data = pipeline.create_dataset(
+        args.data_path,
+        recipe,
+        "train",
+        training=True,
+        batch_size=recipe.batch_size,
+        num_shards=size,
+        shard_id=rank,
+    )
+    if rank == 0:
+        args.ckpt_path.mkdir(parents=True, exist_ok=True)
+        recipe.dump(args.ckpt_path.parent / "recipe.yaml")
+    train(
+        recipe,
+        data,
+        ckpt_dir=args.ckpt_path,
+        target=target,
+        amp_level=device.amp_level(recipe, target),
+        class_names=pipeline.class_names(args.data_path, recipe),
+        pre_trained=args.pre_trained,
+        reinit_head=args.reinit_head,
+        rank=rank,
+        group_size=size,
+    )
+    if rank == 0:
+        print(
+            f"checkpoints in {args.ckpt_path}, history in {args.ckpt_path.parent / 'history.csv'}"
+        )
+
+
+def cmd_eval(args: argparse.Namespace, recipe: Recipe) -> None:
+    from vgg16 import pipeline
+    from vgg16.evaluate import evaluate, write_metrics
+
+    net, meta = _net_from_checkpoint(args, recipe)
+    data = pipeline.create_dataset(
+        args.data_path, recipe, args.split, training=False, batch_size=recipe.eval_batch_size
+    )
+    metrics = evaluate(net, data, recipe.num_classes)
+    summary = {k: metrics[k] for k in ("top1", "top5", "loss", "num_images")}
+    print(f"result: {json.dumps(summary)}")
+    if args.output:
+        write_metrics(
+            args.output,
+            metrics,
+            pipeline.class_names(args.data_path, recipe),
+            {
+                "split": args.split,
+                "checkpoint": str(args.pre_trained),
+                "checkpoint_epoch": meta.get("epoch"),
+                "recipe": recipe.to_dict(),
+            },
+        )
+        print(f"metrics in {args.output / 'metrics.json'}")
+
+
+def cmd_select(args: argparse.Namespace, recipe: Recipe) -> None:
+    from vgg16 import device, pipeline
+    from vgg16.evaluate import select
+    from vgg16.train import build_net
+
+    device.set_up(args.device_target, args.device_id, recipe.seed)
+    net = build_net(recipe)
+
+    def val_dataset():
+        return pipeline.create_dataset(
+            args.data_path, recipe, "val", training=False, batch_size=recipe.eval_batch_size
+        )
+
+    select(net, args.ckpt_path, val_dataset, recipe.num_classes, args.output)
+
+
+def cmd_export(args: argparse.Namespace, recipe: Recipe) -> None:
+    from vgg16.predict import export
+
+    net, _ = _net_from_checkpoint(args, recipe)
+    print(f"wrote {export(net, recipe, args.output, args.batch_size)}")
+
+
+def cmd_predict(args: argparse.Namespace, recipe: Recipe) -> None:
+    from vgg16.predict import predict
+
+    net, meta = _net_from_checkpoint(args, recipe)
+    names = meta.get("class_names") or [str(i) for i in range(recipe.num_classes)]
+    print(f"wrote {predict(net, recipe, args.images, names, args.output)}")
+
+
+COMMANDS = {
+    "prepare": cmd_prepare,
+    "train": cmd_train,
+    "eval": cmd_eval,
+    "select": cmd_select,
+    "export": cmd_export,
+    "predict": cmd_predict,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        recipe = _recipe(args)
+        COMMANDS[args.command](args, recipe)
+    except (FileNotFoundError, ValueError, FloatingPointError) as err:
+        print(f"vgg16 {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,58 @@
+"""Device, precision and process-group set-up, shared by every command that runs the net."""
+
+from __future__ import annotations
+
+import mindspore as ms
+from mindspore import dataset as ds
+from mindspore import hal
+
+from vgg16.config import Recipe
+
+DEVICE_TARGETS = ("CPU", "GPU", "Ascend")
+
+
+def best_device_target() -> str:
+    """The seed defaults to Ascend; we default to whatever this machine actually has."""
+    for target in ("Ascend", "GPU"):
+        try:
+            if hal.is_available(target):
+                return target
+        except RuntimeError:  # the backend's plugin is absent from this install
+            continue
+    return "CPU"
+
+
+def set_up(device_target: str | None, device_id: int, seed: int) -> str:
+    """Graph mode on the chosen device, with every random source seeded. Returns the target."""
+    target = device_target or best_device_target()
+    if target not in DEVICE_TARGETS:
+        raise ValueError(f"--device_target={target!r}: expected one of {list(DEVICE_TARGETS)}")
+    ms.set_context(mode=ms.GRAPH_MODE)
+    ms.set_device(target, device_id)
+    ms.set_seed(seed)
+    ds.config.set_seed(seed)
+    return target
+
+
+def amp_level(recipe: Recipe, target: str) -> str:
+    """The seed trains in O2 (fp16 with fp32 BatchNorm) on accelerators. On CPU fp16 is
+    about 55% slower and bf16 is unsupported, so `auto` means fp32 there."""
+    if recipe.amp_level != "auto":
+        return recipe.amp_level
+    return "O0" if target == "CPU" else "O2"
+
+
+def init_distributed() -> tuple[int, int]:
+    """Join the msrun/rank-table process group with data parallelism, averaging gradients.
+
+    Returns (rank, group size). Must run before anything with side effects, because msrun's
+    scheduler process executes the script up to this call too.
+    """
+    from mindspore.communication import get_group_size, get_rank, init
+
+    init()
+    size = get_group_size()
+    ms.set_auto_parallel_context(
+        parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True, device_num=size
+    )
+    return get_rank(), size

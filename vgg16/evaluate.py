@@ -1,0 +1,134 @@
+"""Evaluation and checkpoint selection.
+
+Metrics are accumulated in numpy from the logits, so every image counts (the last partial
+batch included) and the loss is the plain cross-entropy, comparable across recipes whatever
+their label smoothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import mindspore as ms
+import numpy as np
+from mindspore import nn
+
+from vgg16 import checkpoint
+
+SELECTION_COLUMNS = ("checkpoint", "epoch", "val_top1", "val_top5", "val_loss")
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def evaluate(net: nn.Cell, dataset: ms.dataset.Dataset, num_classes: int) -> dict[str, Any]:
+    """top-1, top-5, mean cross-entropy, per-class accuracy and the confusion matrix."""
+    net.set_train(False)
+    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+    top5_correct, loss_sum, count = 0, 0.0, 0
+    k = min(5, num_classes)
+    for images, labels in dataset.create_tuple_iterator(num_epochs=1):
+        logits = net(images).asnumpy().astype(np.float64)
+        truth = labels.asnumpy().astype(np.int64)
+        log_probs = _log_softmax(logits)
+        loss_sum -= float(log_probs[np.arange(len(truth)), truth].sum())
+        top5 = np.argsort(-logits, axis=1)[:, :k]
+        top5_correct += int((top5 == truth[:, None]).any(axis=1).sum())
+        np.add.at(confusion, (truth, logits.argmax(axis=1)), 1)
+        count += len(truth)
+    if count == 0:
+        raise ValueError("the evaluation split is empty")
+    per_class_total = confusion.sum(axis=1)
+    per_class = np.divide(
+        np.diag(confusion),
+        per_class_total,
+        out=np.full(num_classes, np.nan),
+        where=per_class_total > 0,
+    )
+    return {
+        "top1": float(np.trace(confusion) / count),
+        "top5": top5_correct / count,
+        "loss": loss_sum / count,
+        "num_images": count,
+        "per_class_accuracy": [None if np.isnan(a) else float(a) for a in per_class],
+        "confusion": confusion,
+    }
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_metrics(
+    output: Path, metrics: dict[str, Any], class_names: list[str], extra: dict
+) -> None:
+    """`metrics.json` (per-class accuracy keyed by class name) and `confusion.csv`
+    (rows: true class, columns: predicted class)."""
+    output.mkdir(parents=True, exist_ok=True)
+    confusion = metrics["confusion"]
+    payload = {k: v for k, v in metrics.items() if k != "confusion"}
+    payload["per_class_accuracy"] = dict(
+        zip(class_names, metrics["per_class_accuracy"], strict=True)
+    )
+    payload.update(extra)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["true\\predicted", *class_names])
+    for name, row in zip(class_names, confusion, strict=True):
+        writer.writerow([name, *row.tolist()])
+    _atomic_text(output / "confusion.csv", buf.getvalue())
+    _atomic_text(output / "metrics.json", json.dumps(payload, indent=2) + "\n")
+
+
+def select(
+    net: nn.Cell, ckpt_dir: Path, make_val_dataset, num_classes: int, output: Path
+) -> dict[str, Any]:
+    """Evaluate every finished checkpoint on the val split; publish the best as best.ckpt.
+
+    Best is the highest val top-1, ties going to the later epoch (more training at equal
+    accuracy). `make_val_dataset` is called once per checkpoint, since an iterator is spent.
+    """
+    paths = checkpoint.list_checkpoints(ckpt_dir)
+    if not paths:
+        raise FileNotFoundError(f"no checkpoints (*.ckpt) in {ckpt_dir}")
+    rows = []
+    for path in paths:
+        params, meta = checkpoint.read(path)
+        checkpoint.load_weights(net, params, source=path)
+        metrics = evaluate(net, make_val_dataset(), num_classes)
+        rows.append(
+            {
+                "checkpoint": path.name,
+                "epoch": meta.get("epoch", ""),
+                "val_top1": metrics["top1"],
+                "val_top5": metrics["top5"],
+                "val_loss": metrics["loss"],
+            }
+        )
+        print(
+            f"{path.name}: val top1 {metrics['top1']:.4f} top5 {metrics['top5']:.4f} "
+            f"loss {metrics['loss']:.4f}",
+            flush=True,
+        )
+    best_index = max(
+        range(len(rows)), key=lambda i: (rows[i]["val_top1"], rows[i]["epoch"] or 0, i)
+    )
+    best = rows[best_index]
+    output.mkdir(parents=True, exist_ok=True)
+    checkpoint.copy(paths[best_index], output / "best.ckpt")
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=SELECTION_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    _atomic_text(output / "selection.csv", buf.getvalue())
+    print(f"best: {best['checkpoint']} (epoch {best['epoch']}, val top1 {best['val_top1']:.4f})")
+    return best

@@ -1,0 +1,145 @@
+"""VGG16 (Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale Image
+Recognition", arXiv 1409.1556), laid out exactly as the MindSpore model zoo's `Vgg` cell.
+
+Parameter names and shapes match the zoo (`layers.<i>.weight`, `layers.<i>.gamma`, ...,
+`classifier.<i>.weight|bias`) so that a checkpoint published for the zoo loads with strict
+name and shape matching.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mindspore as ms
+from mindspore import nn
+from mindspore.common import initializer as init
+
+#: Output channels of each 3x3 convolution; "M" is a 2x2 max-pool (configuration D).
+VGG16_LAYERS: tuple[int | str, ...] = (
+    64,
+    64,
+    "M",
+    128,
+    128,
+    "M",
+    256,
+    256,
+    256,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+)
+INITIALIZE_MODES = ("XavierUniform", "KaimingNormal")
+PAD_MODES = ("same", "pad")
+
+
+def make_layers(
+    *, pad_mode: str, padding: int, has_bias: bool, batch_norm: bool, initialize_mode: str
+) -> nn.SequentialCell:
+    """The convolutional trunk; BatchNorm and ReLU are separate cells, as in the zoo, so the
+    cell indices (and therefore the parameter names) line up with its checkpoints."""
+    layers: list[nn.Cell] = []
+    in_channels = 3
+    for v in VGG16_LAYERS:
+        if v == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            continue
+        weight_init = "XavierUniform" if initialize_mode == "XavierUniform" else "HeUniform"
+        conv = nn.Conv2d(
+            in_channels,
+            v,
+            kernel_size=3,
+            pad_mode=pad_mode,
+            padding=padding if pad_mode == "pad" else 0,
+            has_bias=has_bias,
+            weight_init=weight_init,
+        )
+        layers.append(conv)
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(v))
+        layers.append(nn.ReLU())
+        in_channels = v
+    return nn.SequentialCell(layers)
+
+
+class Vgg(nn.Cell):
+    """VGG16 with the zoo's classifier: Dense-ReLU-Dropout-Dense-ReLU-Dropout-Dense.
+
+    The first Dense layer's width follows `image_size` (512 x H/32 x W/32) so that the same
+    network runs at the zoo's 224 px and at CIFAR's native 32 px.
+    """
+
+    def __init__(
+        self,
+        *,
+        num_classes: int = 1000,
+        image_size: tuple[int, int] = (224, 224),
+        pad_mode: str = "pad",
+        padding: int = 1,
+        has_bias: bool = True,
+        batch_norm: bool = False,
+        initialize_mode: str = "KaimingNormal",
+        has_dropout: bool = True,
+    ) -> None:
+        super().__init__()
+        if initialize_mode not in INITIALIZE_MODES:
+            raise ValueError(
+                f"initialize_mode={initialize_mode!r}: expected one of {INITIALIZE_MODES}"
+            )
+        if pad_mode not in PAD_MODES:
+            raise ValueError(f"pad_mode={pad_mode!r}: expected one of {PAD_MODES}")
+        height, width = image_size
+        if height % 32 or width % 32:
+            raise ValueError(f"image_size={image_size}: both sides must be multiples of 32")
+        self.layers = make_layers(
+            pad_mode=pad_mode,
+            padding=padding,
+            has_bias=has_bias,
+            batch_norm=batch_norm,
+            initialize_mode=initialize_mode,
+        )
+        self.flatten = nn.Flatten()
+
+        def dropout() -> nn.Cell:
+            # Identity keeps the cell indices (classifier.0/3/6) identical either way;
+            # nn.Dropout is itself an identity once the net is set to eval mode.
+            return nn.Dropout(p=0.5) if has_dropout else nn.Identity()
+
+        self.classifier = nn.SequentialCell(
+            [
+                nn.Dense(512 * (height // 32) * (width // 32), 4096),
+                nn.ReLU(),
+                dropout(),
+                nn.Dense(4096, 4096),
+                nn.ReLU(),
+                dropout(),
+                nn.Dense(4096, num_classes),
+            ]
+        )
+        if initialize_mode == "KaimingNormal":
+            self._kaiming_init()
+
+    def _kaiming_init(self) -> None:
+        """The zoo's `custom_init_weight`: conv N(0, sqrt(2/fan_out)), dense N(0, 0.01), zero
+        biases. Its KaimingNormal(a=sqrt(5), nonlinearity='relu') has gain sqrt(2): `a` only
+        matters for leaky_relu."""
+        for _, cell in self.cells_and_names():
+            if isinstance(cell, nn.Conv2d):
+                out_channels, _, kh, kw = cell.weight.shape
+                std = math.sqrt(2.0 / (out_channels * kh * kw))
+                cell.weight.set_data(init.initializer(init.Normal(std), cell.weight.shape))
+            elif isinstance(cell, nn.Dense):
+                cell.weight.set_data(init.initializer(init.Normal(0.01), cell.weight.shape))
+            else:
+                continue
+            if cell.bias is not None:
+                cell.bias.set_data(init.initializer("zeros", cell.bias.shape))
+
+    def construct(self, x: ms.Tensor) -> ms.Tensor:
+        return self.classifier(self.flatten(self.layers(x)))

@@ -1,0 +1,244 @@
+"""Readers for the raw dataset layouts: CIFAR-10 binary batches, ImageNet class folders, digits.
+
+CIFAR-10 is parsed with numpy rather than ``mindspore.dataset.Cifar10Dataset``, which needs
+exactly 10,000 records in every ``.bin`` file and reads every ``.bin`` in a folder (so with the
+official tarball layout it would train on the test batch too). The scikit-learn digits set is
+written in the same CIFAR binary layout, so that the demo dataset takes the CIFAR code path.
+"""
+
+import io
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+CIFAR_RECORD_BYTES = 3073
+CIFAR10_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+CIFAR_FOLDER = "cifar-10-batches-bin"
+IMAGE_EXTENSIONS = frozenset({".jpeg", ".jpg", ".png"})
+
+_CIFAR_SIDE = 32
+_JPEG_QUALITY = 95
+
+
+@contextmanager
+def staged_dir(final: Path) -> Iterator[Path]:
+    """Yield an empty temporary sibling of ``final`` that replaces ``final`` only on success.
+
+    Readers of ``final`` therefore see either the previous complete folder or the new complete
+    one, never a half-written one; on any exception the temporary folder is removed and
+    ``final`` is left as it was.
+    """
+    if final.exists() and not final.is_dir():
+        raise NotADirectoryError(f"{final} exists and is not a directory")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)  # left over by a killed process with our pid
+    tmp.mkdir()
+    try:
+        yield tmp
+        _swap_in(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap_in(new: Path, final: Path) -> None:
+    """Rename ``new`` to ``final``, moving an existing ``final`` aside until the rename is done."""
+    if not final.exists():
+        new.rename(final)
+        return
+    old = final.parent / f".{final.name}.old-{os.getpid()}"
+    shutil.rmtree(old, ignore_errors=True)
+    final.rename(old)
+    try:
+        new.rename(final)
+    except BaseException:
+        old.rename(final)
+        raise
+    shutil.rmtree(old)
+
+
+def _cifar_folder(data_path: Path) -> Path:
+    """The folder holding the ``.bin`` files: ``data_path`` itself or its official subfolder."""
+    if not data_path.is_dir():
+        raise FileNotFoundError(f"CIFAR data folder not found: {data_path}")
+    for folder in (data_path, data_path / CIFAR_FOLDER):
+        if any(folder.glob("data_batch_*.bin")) or (folder / "test_batch.bin").is_file():
+            return folder
+    raise FileNotFoundError(
+        f"no CIFAR-10 binary files (data_batch_*.bin, test_batch.bin) in {data_path} "
+        f"or {data_path / CIFAR_FOLDER}"
+    )
+
+
+def find_cifar_files(data_path: Path) -> dict[str, list[Path]]:
+    """The training and test batches of a CIFAR-10 binary layout.
+
+    Accepts the folder holding the ``.bin`` files (including an evaluation-only folder that
+    holds just ``test_batch.bin``) or the parent of the tarball's ``cifar-10-batches-bin/``.
+    """
+    folder = _cifar_folder(Path(data_path))
+    test = folder / "test_batch.bin"
+    return {
+        "train": sorted(folder.glob("data_batch_*.bin")),
+        "test": [test] if test.is_file() else [],
+    }
+
+
+def cifar_class_names(data_path: Path) -> list[str]:
+    """Class names from ``batches.meta.txt`` beside the ``.bin`` files, else CIFAR-10's."""
+    meta = _cifar_folder(Path(data_path)) / "batches.meta.txt"
+    if not meta.is_file():
+        return list(CIFAR10_CLASSES)
+    names = [line.strip() for line in meta.read_text().splitlines() if line.strip()]
+    if not names:
+        raise ValueError(f"{meta} holds no class names (expected one name per line)")
+    return names
+
+
+def read_cifar_batches(files: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    """Parse CIFAR-10 binary batches into images (N, 32, 32, 3) uint8 RGB and labels (N,) int32.
+
+    Each record is one label byte then the red, green and blue 32x32 planes, row-major. Any
+    number of records per file is accepted, so subsets and the digits set read the same way.
+    """
+    if not files:
+        return np.empty((0, _CIFAR_SIDE, _CIFAR_SIDE, 3), np.uint8), np.empty(0, np.int32)
+    images, labels = [], []
+    for path in files:
+        path = Path(path)
+        raw = np.fromfile(path, dtype=np.uint8)
+        if raw.size == 0 or raw.size % CIFAR_RECORD_BYTES:
+            raise ValueError(
+                f"{path} is {raw.size} bytes, not a positive multiple of the "
+                f"{CIFAR_RECORD_BYTES}-byte CIFAR-10 record"
+            )
+        records = raw.reshape(-1, CIFAR_RECORD_BYTES)
+        labels.append(records[:, 0].astype(np.int32))
+        planes = records[:, 1:].reshape(-1, 3, _CIFAR_SIDE, _CIFAR_SIDE)
+        images.append(planes.transpose(0, 2, 3, 1))
+    return np.ascontiguousarray(np.concatenate(images)), np.concatenate(labels)
+
+
+def write_cifar_batch(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
+    """Write images (N, 32, 32, 3) uint8 RGB and labels 0..255 as one CIFAR-10 binary batch.
+
+    The file is written under a temporary name and renamed, so it is never seen half-written.
+    """
+    path = Path(path)
+    images, labels = np.asarray(images), np.asarray(labels)
+    if images.dtype != np.uint8 or images.shape[1:] != (_CIFAR_SIDE, _CIFAR_SIDE, 3):
+        raise ValueError(
+            f"images for {path} must be uint8 of shape (N, 32, 32, 3), "
+            f"got {images.dtype} {images.shape}"
+        )
+    if labels.shape != (len(images),) or labels.min(initial=0) < 0 or labels.max(initial=0) > 255:
+        raise ValueError(
+            f"labels for {path} must be {len(images)} integers in 0..255, got shape {labels.shape}"
+        )
+    records = np.empty((len(images), CIFAR_RECORD_BYTES), np.uint8)
+    records[:, 0] = labels
+    records[:, 1:] = images.transpose(0, 3, 1, 2).reshape(len(images), -1)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        records.tofile(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def list_image_folder(root: Path) -> tuple[list[Path], list[int], list[str]]:
+    """Image paths, labels and class names of an ImageNet-style ``root/<class>/<image>`` tree.
+
+    The class index is the position of the folder name in sorted order, as in torchvision's
+    ``ImageFolder``, so indices agree between ``train/`` and ``val/`` and across machines.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder not found: {root}")
+    classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
+    if not classes:
+        raise ValueError(f"{root} holds no class folders (expected {root}/<class>/<image>)")
+    paths, labels = [], []
+    for index, name in enumerate(classes):
+        folder = root / name
+        files = sorted(
+            p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+        )
+        if not files:
+            raise ValueError(
+                f"class folder {folder} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})"
+            )
+        paths.extend(files)
+        labels.extend([index] * len(files))
+    return paths, labels, classes
+
+
+def rgb_jpeg_bytes(path: Path) -> bytes:
+    """The bytes of an RGB JPEG showing the image in ``path``.
+
+    An RGB JPEG is returned unchanged, without the quality loss of re-encoding. Anything else
+    (greyscale or CMYK JPEGs, a PNG named ``.JPEG``, as found in ImageNet) is converted to RGB
+    and encoded as JPEG, so that every record decodes to three channels. The format is read from
+    the content, not the extension. An RGB JPEG is not fully decoded here, to keep conversion
+    I/O-bound, so damage past its header surfaces only when it is decoded.
+    """
+    data = Path(path).read_bytes()
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format == "JPEG" and image.mode == "RGB":
+                return data
+            out = io.BytesIO()
+            image.convert("RGB").save(out, format="JPEG", quality=_JPEG_QUALITY)
+    except (OSError, SyntaxError) as error:  # what PIL raises for unreadable data
+        raise ValueError(f"cannot read image {path}: {error}") from error
+    return out.getvalue()
+
+
+def write_digits(dest: Path, seed: int = 0) -> Path:
+    """Write scikit-learn's digits as a CIFAR-10 binary layout and return its batches folder.
+
+    The 1,797 bundled 8x8 images (values 0..16) are real data that need no download: scaled to
+    0..255, upscaled to 32x32 (bilinear) and replicated to RGB, they run through the CIFAR
+    pipeline unchanged. A seeded stratified 80/20 split gives ``data_batch_1.bin`` and
+    ``test_batch.bin``; class names "0".."9" go to ``batches.meta.txt``.
+    """
+    digits = load_digits()
+    small = np.rint(digits.images * (255 / 16)).astype(np.uint8)
+    grey = np.stack(
+        [
+            np.asarray(
+                Image.fromarray(img).resize((_CIFAR_SIDE, _CIFAR_SIDE), Image.Resampling.BILINEAR)
+            )
+            for img in small
+        ]
+    )
+    images = np.repeat(grey[..., None], 3, axis=-1)
+    labels = digits.target.astype(np.int32)
+    train, test = train_test_split(
+        np.arange(len(labels)), test_size=0.2, stratify=labels, random_state=seed
+    )
+    final = Path(dest) / CIFAR_FOLDER
+    with staged_dir(final) as tmp:
+        for name, index in (("data_batch_1.bin", train), ("test_batch.bin", test)):
+            index = np.sort(index)
+            write_cifar_batch(tmp / name, images[index], labels[index])
+        (tmp / "batches.meta.txt").write_text("".join(f"{c}\n" for c in digits.target_names))
+    return final

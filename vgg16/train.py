@@ -1,0 +1,259 @@
+"""Training: the zoo's optimiser, loss and schedules in a plain loop over epochs.
+
+The loop itself is short on purpose: one compiled train step (MindSpore's own
+`build_train_network`, which applies the fixed loss scale), then progress, history and
+checkpoints handled outside the step. Only rank 0 writes files or prints progress.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import mindspore as ms
+import numpy as np
+from mindspore import nn
+from mindspore.amp import FixedLossScaleManager, build_train_network
+
+from vgg16 import checkpoint, schedule
+from vgg16.config import Recipe
+from vgg16.loss import CrossEntropySmooth
+from vgg16.model import Vgg
+
+HISTORY_COLUMNS = ("epoch", "step", "loss", "lr", "img_per_s", "seconds")
+NO_DECAY_SUFFIXES = (".bias", ".gamma", ".beta")
+
+
+def build_net(recipe: Recipe) -> Vgg:
+    return Vgg(
+        num_classes=recipe.num_classes,
+        image_size=recipe.image_size,
+        pad_mode=recipe.pad_mode,
+        padding=recipe.padding,
+        has_bias=recipe.has_bias,
+        batch_norm=recipe.batch_norm,
+        initialize_mode=recipe.initialize_mode,
+        has_dropout=recipe.has_dropout,
+    )
+
+
+def learning_rates(recipe: Recipe, steps_per_epoch: int) -> np.ndarray:
+    common = {
+        "warmup_epochs": recipe.warmup_epochs,
+        "max_epoch": recipe.max_epoch,
+        "steps_per_epoch": steps_per_epoch,
+    }
+    if recipe.lr_scheduler == "step":
+        return schedule.step_lr(lr_init=recipe.lr_init, lr_max=recipe.lr_max, **common)
+    if recipe.lr_scheduler == "cosine_annealing":
+        return schedule.cosine_annealing_lr(
+            lr=recipe.lr, t_max=recipe.T_max or None, eta_min=recipe.eta_min, **common
+        )
+    return schedule.exponential_lr(
+        lr=recipe.lr, lr_epochs=recipe.lr_epochs, gamma=recipe.lr_gamma, **common
+    )
+
+
+def build_optimizer(net: nn.Cell, recipe: Recipe, lrs: np.ndarray) -> nn.Momentum:
+    """Momentum with weight decay on everything but biases and BatchNorm gamma/beta. The
+    optimiser divides by the same loss_scale the train step multiplies by."""
+    params = net.trainable_params()
+    decay = [p for p in params if not p.name.endswith(NO_DECAY_SUFFIXES)]
+    no_decay = [p for p in params if p.name.endswith(NO_DECAY_SUFFIXES)]
+    groups = [
+        {"params": decay, "weight_decay": recipe.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+        {"order_params": params},
+    ]
+    return nn.Momentum(
+        groups,
+        learning_rate=ms.Tensor(lrs),
+        momentum=recipe.momentum,
+        loss_scale=recipe.loss_scale,
+    )
+
+
+@dataclass
+class Progress:
+    """Progress lines with loss, lr, throughput and ETA; on long runs this is all a user sees."""
+
+    total_steps: int
+    batch_size: int
+    interval: int
+    enabled: bool
+    started: float = 0.0
+    done: int = 0
+
+    def step(self, epoch: int, step: int, steps_per_epoch: int, loss: float, lr: float) -> None:
+        if not self.started:
+            self.started = time.perf_counter()  # after the first (compiling) step
+            return
+        self.done += 1
+        if not self.enabled or (step % self.interval and step != steps_per_epoch):
+            return
+        per_step = (time.perf_counter() - self.started) / self.done
+        left = per_step * (self.total_steps - self.done - 1)
+        print(
+            f"epoch {epoch} step {step}/{steps_per_epoch} loss {loss:.4f} lr {lr:.6f} "
+            f"{self.batch_size / per_step:.1f} img/s eta {_duration(left)}",
+            flush=True,
+        )
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def write_history(path: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=HISTORY_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(buf.getvalue())
+    os.replace(tmp, path)
+
+
+def read_history(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def set_aside_foreign(ckpt_dir: Path, recipe_hash: str) -> list[dict]:
+    """Resume state for this recipe. Checkpoints of another recipe are moved to
+    `previous-<hash>/` rather than deleted: nothing already computed is lost."""
+    resumable = []
+    for path in checkpoint.list_checkpoints(ckpt_dir):
+        _, meta = checkpoint.read(path)
+        if meta.get("recipe_hash") == recipe_hash:
+            resumable.append({"path": path, **meta})
+            continue
+        aside = ckpt_dir / f"previous-{meta.get('recipe_hash', 'unknown')}"
+        aside.mkdir(exist_ok=True)
+        shutil.move(str(path), aside / path.name)
+        print(f"moved {path.name} (another recipe) to {aside}", flush=True)
+    return resumable
+
+
+def train(
+    recipe: Recipe,
+    dataset: ms.dataset.Dataset,
+    *,
+    ckpt_dir: Path,
+    target: str,
+    amp_level: str,
+    class_names: list[str],
+    pre_trained: Path | None = None,
+    reinit_head: bool = False,
+    rank: int = 0,
+    group_size: int = 1,
+) -> list[dict]:
+    """Train to `recipe.max_epoch`, resuming from the newest checkpoint of the same recipe in
+    `ckpt_dir`. Returns the per-epoch history."""
+    main = rank == 0
+    ckpt_dir = Path(ckpt_dir)
+    steps_per_epoch = dataset.get_dataset_size()
+    if steps_per_epoch == 0:
+        raise ValueError(
+            f"the training split has fewer images than one batch ({recipe.batch_size})"
+        )
+    net = build_net(recipe)
+    if pre_trained:
+        params, _ = checkpoint.read(pre_trained)
+        checkpoint.load_weights(net, params, source=pre_trained, reinit_head=reinit_head)
+    loss_fn = CrossEntropySmooth(num_classes=recipe.num_classes, smooth_factor=recipe.smooth_factor)
+    lrs = learning_rates(recipe, steps_per_epoch)
+    optimizer = build_optimizer(net, recipe, lrs)
+    train_step = build_train_network(
+        net,
+        optimizer,
+        loss_fn,
+        level=amp_level,
+        loss_scale_manager=FixedLossScaleManager(recipe.loss_scale, drop_overflow_update=False),
+    )
+    train_step.set_train()
+
+    recipe_hash = recipe.hash()
+    history_path = ckpt_dir.parent / "history.csv"
+    start_epoch, history = 1, []
+    if main:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+    resumable = set_aside_foreign(ckpt_dir, recipe_hash) if ckpt_dir.is_dir() else []
+    if resumable:
+        latest = max(resumable, key=lambda m: m["epoch"])
+        params, _ = checkpoint.read(latest["path"])
+        ms.load_param_into_net(train_step, params, strict_load=True)
+        start_epoch = latest["epoch"] + 1
+        history = [r for r in read_history(history_path) if int(r["epoch"]) < start_epoch]
+        if main:
+            print(f"resuming from {latest['path']} (epoch {latest['epoch']})", flush=True)
+
+    epochs_left = recipe.max_epoch - start_epoch + 1
+    progress = Progress(
+        total_steps=epochs_left * steps_per_epoch,
+        batch_size=recipe.batch_size * group_size,
+        interval=recipe.log_interval,
+        enabled=main,
+    )
+    if main:
+        print(
+            f"training {recipe.dataset} on {target} ({amp_level}): {group_size} worker(s), "
+            f"{steps_per_epoch} steps/epoch x {epochs_left} epochs, global batch "
+            f"{recipe.batch_size * group_size}",
+            flush=True,
+        )
+    iterator = dataset.create_tuple_iterator(num_epochs=max(epochs_left, 1))
+    for epoch in range(start_epoch, recipe.max_epoch + 1):
+        started, losses = time.perf_counter(), []
+        for step, (images, labels) in enumerate(iterator, start=1):
+            loss = float(train_step(images, labels).asnumpy())
+            global_step = (epoch - 1) * steps_per_epoch + step
+            if not math.isfinite(loss):
+                raise FloatingPointError(
+                    f"loss is {loss} at epoch {epoch} step {step} (global step {global_step}): "
+                    "lower lr or loss_scale, or check the input data"
+                )
+            losses.append(loss)
+            progress.step(epoch, step, steps_per_epoch, loss, float(lrs[global_step - 1]))
+        seconds = time.perf_counter() - started
+        global_step = epoch * steps_per_epoch
+        history.append(
+            {
+                "epoch": epoch,
+                "step": global_step,
+                "loss": round(float(np.mean(losses)), 6),
+                "lr": float(lrs[global_step - 1]),
+                "img_per_s": round(len(losses) * recipe.batch_size * group_size / seconds, 2),
+                "seconds": round(seconds, 2),
+            }
+        )
+        if not main:
+            continue
+        write_history(history_path, history)
+        if epoch % recipe.ckpt_interval == 0 or epoch == recipe.max_epoch:
+            meta = {
+                "epoch": epoch,
+                "step": global_step,
+                "recipe_hash": recipe_hash,
+                "recipe": recipe.to_dict(),
+                "class_names": class_names,
+            }
+            checkpoint.save(train_step, ckpt_dir / checkpoint.checkpoint_name(epoch), meta)
+            for old in checkpoint.list_checkpoints(ckpt_dir)[: -recipe.keep_checkpoint_max]:
+                old.unlink()
+        print(
+            f"epoch {epoch}/{recipe.max_epoch} done: loss {history[-1]['loss']:.4f} "
+            f"{history[-1]['img_per_s']:.1f} img/s {seconds:.1f}s",
+            flush=True,
+        )
+    return history
