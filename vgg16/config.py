@@ -175,6 +175,11 @@ def _coerce(key: str, value: Any, field: dataclasses.Field) -> Any:
             raise ValueError(f"{where}: expected an integer")
         return value
     if kind == "float":
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                raise ValueError(f"{where}: expected a number") from None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"{where}: expected a number")
         return float(value)

@@ -17,6 +17,7 @@ import numpy as np
 from mindspore.mindrecord import FileWriter
 from sklearn.model_selection import train_test_split
 
+from vgg16.config import DATASETS
 from vgg16.readers import (
     cifar_class_names,
     find_cifar_files,
@@ -27,7 +28,6 @@ from vgg16.readers import (
     write_digits,
 )
 
-DATASETS = ("cifar10", "imagenet2012", "digits")
 SCHEMA = {"image": {"type": "bytes"}, "label": {"type": "int32"}}
 MANIFEST = "manifest.json"
 MANIFEST_KEYS = (

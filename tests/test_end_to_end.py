@@ -1,0 +1,228 @@
+"""prepare -> train -> select -> eval -> predict -> export on the digits demo, through the CLI.
+
+One short training run (3 epochs, about a minute and a half on 2 cores) is shared by the
+tests of this module; each command runs as its own process, as the workflow will run them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EPOCHS = 3
+SETTINGS = [f"max_epoch={EPOCHS}"]
+
+
+def vgg16(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "vgg16", *map(str, args)]
+    result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "GLOG_v": "3"})
+    if check and result.returncode:
+        raise AssertionError(f"{cmd} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def with_settings(*args: str | Path) -> list[str | Path]:
+    return [*args, *(x for s in SETTINGS for x in ("--set", s))]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("e2e")
+    paths = {
+        "raw": root / "raw",
+        "data": root / "mindrecord",
+        "ckpt": root / "train" / "ckpt",
+        "select": root / "select",
+        "eval": root / "eval",
+    }
+    vgg16("prepare", "--dataset", "digits", "--data_path", paths["raw"], "--output", paths["data"])
+    paths["train_log"] = vgg16(
+        *with_settings("train", "--data_path", paths["data"], "--ckpt_path", paths["ckpt"])
+    ).stdout
+    # A leftover of a killed save must never be selected or loaded.
+    (paths["ckpt"] / ".tmp").mkdir(exist_ok=True)
+    (paths["ckpt"] / ".tmp" / "vgg16-epoch0099.ckpt").write_bytes(b"half-written")
+    (paths["ckpt"] / "vgg16-epoch0098.ckpt.tmp").write_bytes(b"half-written")
+    vgg16(
+        *with_settings(
+            "select",
+            "--data_path",
+            paths["data"],
+            "--ckpt_path",
+            paths["ckpt"],
+            "--output",
+            paths["select"],
+        )
+    )
+    vgg16(
+        *with_settings(
+            "eval",
+            "--data_path",
+            paths["data"],
+            "--output",
+            paths["eval"],
+            "--pre_trained",
+            paths["select"] / "best.ckpt",
+        )
+    )
+    return paths
+
+
+def test_prepare_writes_the_three_splits(run):
+    manifest = json.loads((run["data"] / "manifest.json").read_text())
+    counts = {split: info["count"] for split, info in manifest["splits"].items()}
+    assert sum(counts.values()) == 1797
+    assert counts["val"] == round(0.1 * (counts["train"] + counts["val"]))
+
+
+def test_training_history_and_progress(run):
+    with (run["ckpt"].parent / "history.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == list(range(1, EPOCHS + 1))
+    losses = [float(r["loss"]) for r in rows]
+    assert losses[-1] < 0.5 * losses[0]
+    assert all(float(r["img_per_s"]) > 0 for r in rows)
+    assert "img/s eta" in run["train_log"]
+    saved = sorted(p.name for p in run["ckpt"].glob("*.ckpt"))
+    assert saved == [f"vgg16-epoch{e:04d}.ckpt" for e in range(1, EPOCHS + 1)]
+    assert (run["ckpt"].parent / "recipe.yaml").is_file()
+
+
+def test_select_ranks_every_finished_checkpoint_and_publishes_the_best(run):
+    with (run["select"] / "selection.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["checkpoint"] for r in rows] == [f"vgg16-epoch{e:04d}.ckpt" for e in range(1, 4)]
+    best = max(rows, key=lambda r: (float(r["val_top1"]), int(r["epoch"])))
+    best_bytes = (run["ckpt"] / best["checkpoint"]).read_bytes()
+    assert (run["select"] / "best.ckpt").read_bytes() == best_bytes
+
+
+def test_eval_beats_chance_by_a_wide_margin_and_counts_every_image(run):
+    metrics = json.loads((run["eval"] / "metrics.json").read_text())
+    manifest = json.loads((run["data"] / "manifest.json").read_text())
+    assert metrics["num_images"] == manifest["splits"]["test"]["count"]  # 360: not a batch multiple
+    assert metrics["top1"] > 0.6, metrics  # chance is 0.1
+    assert metrics["top5"] >= metrics["top1"]
+    assert set(metrics["per_class_accuracy"]) == {str(i) for i in range(10)}
+    with (run["eval"] / "confusion.csv").open() as f:
+        confusion = [[int(v) for v in row[1:]] for row in list(csv.reader(f))[1:]]
+    assert sum(map(sum, confusion)) == metrics["num_images"]
+    correct = sum(confusion[i][i] for i in range(10))
+    assert correct / metrics["num_images"] == pytest.approx(metrics["top1"])
+
+
+def test_seed_layout_eval_matches_the_mindrecord_test_split(run):
+    """The seed's `eval.py --data_path <cifar folder>` path reads the same 360 test images."""
+    result = vgg16(
+        *with_settings(
+            "eval",
+            "--dataset",
+            "digits",
+            "--data_path",
+            run["raw"],
+            "--pre_trained",
+            run["select"] / "best.ckpt",
+        )
+    )
+    line = next(s for s in result.stdout.splitlines() if s.startswith("result: "))
+    raw = json.loads(line.removeprefix("result: "))
+    metrics = json.loads((run["eval"] / "metrics.json").read_text())
+    assert raw["num_images"] == metrics["num_images"]
+    assert raw["top1"] == pytest.approx(metrics["top1"])
+
+
+def test_predict_and_export(run, tmp_path):
+    from PIL import Image
+
+    from vgg16.readers import find_cifar_files, read_cifar_batches
+
+    images, labels = read_cifar_batches(find_cifar_files(run["raw"])["test"])
+    files = []
+    for i in range(8):
+        path = tmp_path / f"digit{i}.png"
+        Image.fromarray(images[i]).save(path)
+        files.append(path)
+    vgg16(
+        "predict", "--pre_trained", run["select"] / "best.ckpt", "--output", tmp_path / "p", *files
+    )
+    with (tmp_path / "p" / "predictions.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 8
+    probs = [[float(r[f"p_{c}"]) for c in map(str, range(10))] for r in rows]
+    assert all(sum(p) == pytest.approx(1, abs=1e-4) for p in probs)
+    hits = sum(r["top1"] == str(labels[i]) for i, r in enumerate(rows))
+    assert hits >= 5
+    vgg16("export", "--pre_trained", run["select"] / "best.ckpt", "--output", tmp_path / "x")
+    assert (tmp_path / "x" / "vgg16.mindir").stat().st_size > 1_000_000
+
+
+def test_resume_continues_from_the_newest_checkpoint(run, tmp_path):
+    """Losing the last checkpoint (a kill mid-epoch) re-trains only that epoch."""
+    import shutil
+
+    ckpt = tmp_path / "train" / "ckpt"
+    ckpt.mkdir(parents=True)
+    for e in (1, 2):
+        shutil.copy(run["ckpt"] / f"vgg16-epoch{e:04d}.ckpt", ckpt)
+    shutil.copy(run["ckpt"].parent / "history.csv", ckpt.parent)
+    log = vgg16(*with_settings("train", "--data_path", run["data"], "--ckpt_path", ckpt)).stdout
+    assert "resuming from" in log and "(epoch 2)" in log
+    assert "epoch 1 step" not in log and "epoch 3/3 done" in log
+    with (ckpt.parent / "history.csv").open() as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [1, 2, 3]
+
+
+def test_errors_are_clear_and_leave_no_output(run, tmp_path):
+    bad = tmp_path / "cifar"
+    bad.mkdir()
+    (bad / "data_batch_1.bin").write_bytes(b"\0" * 3073 * 2 + b"\0" * 5)
+    result = vgg16(
+        "prepare",
+        "--dataset",
+        "cifar10",
+        "--data_path",
+        bad,
+        "--output",
+        tmp_path / "out",
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "data_batch_1.bin" in result.stderr and "3073" in result.stderr
+    assert not (tmp_path / "out").exists()
+    result = vgg16(
+        "train",
+        "--data_path",
+        run["data"],
+        "--ckpt_path",
+        tmp_path / "c",
+        "--set",
+        "num_clases=3",
+        check=False,
+    )
+    assert result.returncode == 1 and "num_clases" in result.stderr
+
+
+def test_nan_loss_stops_training_naming_epoch_and_step(run, tmp_path):
+    result = vgg16(
+        "train",
+        "--data_path",
+        run["data"],
+        "--ckpt_path",
+        tmp_path / "ckpt",
+        "--set",
+        "lr_init=1e12",
+        "--set",
+        "lr_max=1e12",
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout
+    assert (
+        "loss is nan at epoch 1 step" in result.stderr or "loss is inf at epoch 1" in result.stderr
+    )
+    assert not list((tmp_path / "ckpt").glob("*.ckpt"))
