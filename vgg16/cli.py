@@ -154,8 +154,8 @@ def cmd_train(args: argparse.Namespace, recipe: Recipe) -> None:
     from vgg16 import device, pipeline
     from vgg16.train import train
 
-    rank, size = device.init_distributed() if args.is_distributed else (0, 1)
     target = device.set_up(args.device_target, args.device_id, recipe.seed)
+    rank, size = device.init_distributed() if args.is_distributed else (0, 1)
     data = pipeline.create_dataset(
         args.data_path,
         recipe,

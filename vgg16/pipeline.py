@@ -177,4 +177,4 @@ def class_names(data_path: Path, recipe: Recipe) -> list[str]:
     if recipe.dataset in CIFAR_FAMILY:
         return readers.cifar_class_names(data_path)
     root = data_path / "train" if (data_path / "train").is_dir() else data_path
-    return readers.list_image_folder(root)[2]
+    return readers.class_folders(root)

@@ -164,6 +164,17 @@ def write_cifar_batch(path: Path, images: np.ndarray, labels: np.ndarray) -> Non
         tmp.unlink(missing_ok=True)
 
 
+def class_folders(root: Path) -> list[str]:
+    """Sorted class-folder names of ``root``: the class index is the position in this list."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder not found: {root}")
+    classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
+    if not classes:
+        raise ValueError(f"{root} holds no class folders (expected {root}/<class>/<image>)")
+    return classes
+
+
 def list_image_folder(root: Path) -> tuple[list[Path], list[int], list[str]]:
     """Image paths, labels and class names of an ImageNet-style ``root/<class>/<image>`` tree.
 
@@ -171,11 +182,7 @@ def list_image_folder(root: Path) -> tuple[list[Path], list[int], list[str]]:
     ``ImageFolder``, so indices agree between ``train/`` and ``val/`` and across machines.
     """
     root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"image folder not found: {root}")
-    classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
-    if not classes:
-        raise ValueError(f"{root} holds no class folders (expected {root}/<class>/<image>)")
+    classes = class_folders(root)
     paths, labels = [], []
     for index, name in enumerate(classes):
         folder = root / name

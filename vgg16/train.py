@@ -129,19 +129,22 @@ def read_history(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def set_aside_foreign(ckpt_dir: Path, recipe_hash: str) -> list[dict]:
-    """Resume state for this recipe. Checkpoints of another recipe are moved to
-    `previous-<hash>/` rather than deleted: nothing already computed is lost."""
+def resumable_checkpoints(ckpt_dir: Path, recipe_hash: str, *, set_aside: bool) -> list[dict]:
+    """Metadata (and path) of the checkpoints this recipe can resume from.
+
+    With `set_aside` (rank 0 only), checkpoints of another recipe are moved to
+    `previous-<hash>/` rather than deleted: nothing already computed is lost.
+    """
     resumable = []
     for path in checkpoint.list_checkpoints(ckpt_dir):
         _, meta = checkpoint.read(path)
         if meta.get("recipe_hash") == recipe_hash:
             resumable.append({"path": path, **meta})
-            continue
-        aside = ckpt_dir / f"previous-{meta.get('recipe_hash', 'unknown')}"
-        aside.mkdir(exist_ok=True)
-        shutil.move(str(path), aside / path.name)
-        print(f"moved {path.name} (another recipe) to {aside}", flush=True)
+        elif set_aside:
+            aside = ckpt_dir / f"previous-{meta.get('recipe_hash', 'unknown')}"
+            aside.mkdir(exist_ok=True)
+            shutil.move(str(path), aside / path.name)
+            print(f"moved {path.name} (another recipe) to {aside}", flush=True)
     return resumable
 
 
@@ -186,13 +189,14 @@ def train(
     recipe_hash = recipe.hash()
     history_path = ckpt_dir.parent / "history.csv"
     start_epoch, history = 1, []
-    if main:
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-    resumable = set_aside_foreign(ckpt_dir, recipe_hash) if ckpt_dir.is_dir() else []
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    resumable = resumable_checkpoints(ckpt_dir, recipe_hash, set_aside=main)
     if resumable:
         latest = max(resumable, key=lambda m: m["epoch"])
         params, _ = checkpoint.read(latest["path"])
-        ms.load_param_into_net(train_step, params, strict_load=True)
+        not_loaded, _ = ms.load_param_into_net(train_step, params, strict_load=True)
+        if not_loaded:
+            raise ValueError(f"cannot resume from {latest['path']}: {not_loaded} not in it")
         start_epoch = latest["epoch"] + 1
         history = [r for r in read_history(history_path) if int(r["epoch"]) < start_epoch]
         if main:
