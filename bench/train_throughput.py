@@ -23,7 +23,8 @@ import mindspore as ms
 from mindspore.amp import FixedLossScaleManager, build_train_network
 from vgg16.config import load_recipe
 from vgg16.loss import CrossEntropySmooth
-from vgg16.train import build_net, build_optimizer
+from vgg16.model import build_net
+from vgg16.train import build_optimizer
 
 steps, batch = int(sys.argv[1]), int(sys.argv[2])
 ms.set_context(mode=ms.GRAPH_MODE)

@@ -9,7 +9,8 @@ from mindspore import nn
 
 from vgg16 import checkpoint
 from vgg16.config import load_recipe
-from vgg16.train import build_net, build_optimizer
+from vgg16.model import build_net
+from vgg16.train import build_optimizer
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ from mindspore import ops
 
 from vgg16.config import load_recipe
 from vgg16.loss import CrossEntropySmooth
-from vgg16.train import build_net, build_optimizer
+from vgg16.model import build_net
+from vgg16.train import build_optimizer
 
 CONV_CHANNELS = [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]
 POOL_AFTER = {1, 3, 6, 9, 12}  # conv positions followed by a max-pool

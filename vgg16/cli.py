@@ -1,4 +1,4 @@
-"""`vgg16 <command>`: prepare, train, select, eval, export, predict.
+"""`vgg16 <command>`: download, verify, prepare, train, select, eval, export, predict, plot.
 
 `train` and `eval` accept the seed's flags with the seed's names and meanings, so a user of
 the model zoo's `train.py`/`eval.py` can switch without relearning them. Every command takes
@@ -53,6 +53,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--output", type=Path, required=True, help="MindRecord folder to create")
     p.add_argument("--shards", type=int, help="MindRecord files per split (recipe key shards)")
+
+    p = sub.add_parser("download", help="materialise a raw dataset (URL, local path or digits)")
+    p.add_argument("--dataset", choices=DATASETS, required=True, help="raw layout")
+    p.add_argument("--url", help="archive to fetch (http, https, file)")
+    p.add_argument("--md5", help="expected md5 of the archive")
+    p.add_argument("--sha256", help="expected sha256 of the archive")
+    p.add_argument("--data_path", type=Path, help="local folder or archive instead of a URL")
+    p.add_argument("--downloads", type=Path, help="where fetched archives are kept")
+    p.add_argument("--output", type=Path, required=True, help="raw layout folder to create")
+
+    p = sub.add_parser("verify", help="check a raw layout's files, labels and counts")
+    p.add_argument("--dataset", choices=DATASETS, required=True, help="raw layout")
+    p.add_argument("--data_path", type=Path, required=True)
+    p.add_argument("--num_classes", type=int, required=True)
+    p.add_argument(
+        "--expect",
+        action="append",
+        default=[],
+        metavar="SPLIT=COUNT",
+        help="exact image count a split must have; repeatable",
+    )
+    p.add_argument("--output", type=Path, required=True, help="verified.json to write")
+
+    p = sub.add_parser("plot", help="loss, lr and accuracy plots of a run")
+    p.add_argument("--history", type=Path, required=True)
+    p.add_argument("--selection", type=Path, required=True)
+    p.add_argument("--output", type=Path, required=True)
 
     p = sub.add_parser("train", help="train VGG16 (seed: train.py)")
     _recipe_flags(p)
@@ -115,6 +142,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def cmd_download(args: argparse.Namespace) -> None:
+    from vgg16.download import materialise
+
+    path = materialise(
+        args.dataset,
+        args.output,
+        url=args.url,
+        md5=args.md5,
+        sha256=args.sha256,
+        data_path=args.data_path,
+        downloads=args.downloads,
+    )
+    print(f"raw {args.dataset} data in {path}")
+
+
+def cmd_verify(args: argparse.Namespace) -> None:
+    from vgg16.verify import verify, write_report
+
+    expect = {}
+    for pair in args.expect:
+        split, sep, count = pair.partition("=")
+        if not sep or not count.isdigit():
+            raise ValueError(f"--expect {pair!r}: expected SPLIT=COUNT, e.g. train=50000")
+        expect[split] = int(count)
+    report = verify(
+        args.dataset, args.data_path, num_classes=args.num_classes, expect=expect or None
+    )
+    write_report(report, args.output)
+    counts = {split: info["count"] for split, info in report["splits"].items()}
+    print(f"verified {args.data_path}: {counts}")
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    from vgg16.report import plot_run
+
+    for path in plot_run(args.history, args.selection, args.output):
+        print(f"wrote {path}")
+
+
+#: Commands that need no recipe.
+PLAIN_COMMANDS = {"download": cmd_download, "verify": cmd_verify, "plot": cmd_plot}
+
+
 def _recipe(args: argparse.Namespace) -> Recipe:
     overrides = list(args.overrides)
     for key in ("ckpt_interval", "shards"):
@@ -126,7 +196,7 @@ def _recipe(args: argparse.Namespace) -> Recipe:
 def _net_from_checkpoint(args: argparse.Namespace, recipe: Recipe):
     """The recipe's network with the checkpoint's weights, strictly loaded."""
     from vgg16 import checkpoint, device
-    from vgg16.train import build_net
+    from vgg16.model import build_net
 
     device.set_up(args.device_target, args.device_id, recipe.seed)
     net = build_net(recipe)
@@ -215,7 +285,7 @@ def cmd_eval(args: argparse.Namespace, recipe: Recipe) -> None:
 def cmd_select(args: argparse.Namespace, recipe: Recipe) -> None:
     from vgg16 import device, pipeline
     from vgg16.evaluate import select
-    from vgg16.train import build_net
+    from vgg16.model import build_net
 
     device.set_up(args.device_target, args.device_id, recipe.seed)
     net = build_net(recipe)
@@ -256,8 +326,10 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        recipe = _recipe(args)
-        COMMANDS[args.command](args, recipe)
+        if args.command in PLAIN_COMMANDS:
+            PLAIN_COMMANDS[args.command](args)
+        else:
+            COMMANDS[args.command](args, _recipe(args))
     except (FileNotFoundError, ValueError, FloatingPointError) as err:
         print(f"vgg16 {args.command}: error: {err}", file=sys.stderr)
         return 1

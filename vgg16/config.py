@@ -2,8 +2,10 @@
 
 One recipe drives prepare, train, select, eval and predict alike, so every command loads it
 the same way: a YAML file (or the dataset's built-in recipe), then `--set key=value`
-overrides. Unknown keys and bad values are rejected with the key's name and what is allowed,
-because a typo in a 150-epoch recipe should fail at start-up, not after a day of training.
+overrides. This module imports neither MindSpore nor the model, so a stage that only
+converts data does not depend on the training code. Unknown keys and bad values are rejected
+with the key's name and what is allowed, because a typo in a 150-epoch recipe should fail at
+start-up, not after a day of training.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from typing import Any
 
 import yaml
 
-from vgg16.model import INITIALIZE_MODES, PAD_MODES
-from vgg16.schedule import LR_SCHEDULERS
-
 DATASETS = ("cifar10", "imagenet2012", "digits")
+LR_SCHEDULERS = ("step", "cosine_annealing", "exponential")
+INITIALIZE_MODES = ("XavierUniform", "KaimingNormal")
+PAD_MODES = ("same", "pad")
 AMP_LEVELS = ("auto", "O0", "O1", "O2", "O3")
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "config" / "recipes"
 

@@ -14,6 +14,8 @@ import mindspore as ms
 from mindspore import nn
 from mindspore.common import initializer as init
 
+from vgg16.config import INITIALIZE_MODES, PAD_MODES, Recipe
+
 #: Output channels of each 3x3 convolution; "M" is a 2x2 max-pool (configuration D).
 VGG16_LAYERS: tuple[int | str, ...] = (
     64,
@@ -35,8 +37,6 @@ VGG16_LAYERS: tuple[int | str, ...] = (
     512,
     "M",
 )
-INITIALIZE_MODES = ("XavierUniform", "KaimingNormal")
-PAD_MODES = ("same", "pad")
 
 
 def make_layers(
@@ -143,3 +143,16 @@ class Vgg(nn.Cell):
 
     def construct(self, x: ms.Tensor) -> ms.Tensor:
         return self.classifier(self.flatten(self.layers(x)))
+
+
+def build_net(recipe: Recipe) -> Vgg:
+    return Vgg(
+        num_classes=recipe.num_classes,
+        image_size=recipe.image_size,
+        pad_mode=recipe.pad_mode,
+        padding=recipe.padding,
+        has_bias=recipe.has_bias,
+        batch_norm=recipe.batch_norm,
+        initialize_mode=recipe.initialize_mode,
+        has_dropout=recipe.has_dropout,
+    )

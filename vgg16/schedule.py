@@ -11,8 +11,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-LR_SCHEDULERS = ("step", "cosine_annealing", "exponential")
-
 
 def step_lr(
     *, lr_init: float, lr_max: float, warmup_epochs: int, max_epoch: int, steps_per_epoch: int

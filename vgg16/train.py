@@ -24,23 +24,10 @@ from mindspore.amp import FixedLossScaleManager, build_train_network
 from vgg16 import checkpoint, schedule
 from vgg16.config import Recipe
 from vgg16.loss import CrossEntropySmooth
-from vgg16.model import Vgg
+from vgg16.model import build_net
 
 HISTORY_COLUMNS = ("epoch", "step", "loss", "lr", "img_per_s", "seconds")
 NO_DECAY_SUFFIXES = (".bias", ".gamma", ".beta")
-
-
-def build_net(recipe: Recipe) -> Vgg:
-    return Vgg(
-        num_classes=recipe.num_classes,
-        image_size=recipe.image_size,
-        pad_mode=recipe.pad_mode,
-        padding=recipe.padding,
-        has_bias=recipe.has_bias,
-        batch_norm=recipe.batch_norm,
-        initialize_mode=recipe.initialize_mode,
-        has_dropout=recipe.has_dropout,
-    )
 
 
 def learning_rates(recipe: Recipe, steps_per_epoch: int) -> np.ndarray:
@@ -122,13 +109,6 @@ def write_history(path: Path, rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
-def read_history(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    with path.open() as f:
-        return list(csv.DictReader(f))
-
-
 def resumable_checkpoints(ckpt_dir: Path, recipe_hash: str, *, set_aside: bool) -> list[dict]:
     """Metadata (and path) of the checkpoints this recipe can resume from.
 
@@ -198,7 +178,7 @@ def train(
         if not_loaded:
             raise ValueError(f"cannot resume from {latest['path']}: {not_loaded} not in it")
         start_epoch = latest["epoch"] + 1
-        history = [r for r in read_history(history_path) if int(r["epoch"]) < start_epoch]
+        history = latest["history"]
         if main:
             print(f"resuming from {latest['path']} (epoch {latest['epoch']})", flush=True)
 
@@ -246,12 +226,9 @@ def train(
         write_history(history_path, history)
         if epoch % recipe.ckpt_interval == 0 or epoch == recipe.max_epoch:
             meta = {
-                "epoch": epoch,
-                "step": global_step,
-                "recipe_hash": recipe_hash,
-                "recipe": recipe.to_dict(),
-                "class_names": class_names,
-            }
+                "epoch": epoch, "step": global_step, "recipe_hash": recipe_hash,
+                "recipe": recipe.to_dict(), "class_names": class_names, "history": history,
+            }  # fmt: skip
             checkpoint.save(train_step, ckpt_dir / checkpoint.checkpoint_name(epoch), meta)
             for old in checkpoint.list_checkpoints(ckpt_dir)[: -recipe.keep_checkpoint_max]:
                 old.unlink()
@@ -260,4 +237,6 @@ def train(
             f"{history[-1]['img_per_s']:.1f} img/s {seconds:.1f}s",
             flush=True,
         )
+    if main:  # also when resuming a finished run, whose history.csv may have been removed
+        write_history(history_path, history)
     return history

@@ -1,0 +1,163 @@
+"""Tests for vgg16.verify: CIFAR-layout and ImageNet-layout checks and the JSON report."""
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vgg16.readers import CIFAR_RECORD_BYTES, write_cifar_batch, write_digits
+from vgg16.verify import EXPECTED, verify, write_report
+
+
+def _batch(path: Path, labels: list[int]) -> Path:
+    images = np.full((len(labels), 32, 32, 3), 7, np.uint8)
+    write_cifar_batch(path, images, np.array(labels))
+    return path
+
+
+def _cifar(root: Path) -> Path:
+    """The official nested layout: 5 training records in two batches, 2 test records."""
+    folder = root / "cifar-10-batches-bin"
+    folder.mkdir(parents=True)
+    _batch(folder / "data_batch_1.bin", [0, 1, 2, 2])
+    _batch(folder / "data_batch_2.bin", [1])
+    _batch(folder / "test_batch.bin", [0, 0])
+    return root
+
+
+def test_cifar_layout_counts_per_split_and_class(tmp_path: Path) -> None:
+    raw = _cifar(tmp_path / "raw")
+
+    report = verify("cifar10", raw, num_classes=3, expect={"train": 5, "test": 2})
+
+    assert report == {
+        "dataset": "cifar10",
+        "num_classes": 3,
+        "splits": {
+            "train": {"count": 5, "per_class": [1, 2, 2]},
+            "test": {"count": 2, "per_class": [2, 0, 0]},
+        },
+        "files": 3,
+    }
+
+
+def test_report_is_deterministic_json_written_atomically(tmp_path: Path) -> None:
+    raw = _cifar(tmp_path / "raw")
+    path = tmp_path / "reports" / "verify.json"
+
+    write_report(verify("cifar10", raw, num_classes=3), path)
+    first = path.read_bytes()
+    write_report(verify("cifar10", raw, num_classes=3), path)
+
+    assert path.read_bytes() == first
+    assert json.loads(first)["splits"]["train"]["count"] == 5
+    assert os.listdir(path.parent) == ["verify.json"]
+
+
+def test_truncated_batch_names_file_and_size(tmp_path: Path) -> None:
+    raw = _cifar(tmp_path / "raw")
+    path = raw / "cifar-10-batches-bin" / "data_batch_2.bin"
+    path.write_bytes(path.read_bytes()[:-1])
+
+    with pytest.raises(ValueError, match=rf"data_batch_2\.bin is {CIFAR_RECORD_BYTES - 1} bytes"):
+        verify("cifar10", raw, num_classes=3)
+
+
+def test_label_beyond_num_classes_names_file_and_label(tmp_path: Path) -> None:
+    raw = _cifar(tmp_path / "raw")
+    _batch(raw / "cifar-10-batches-bin" / "test_batch.bin", [0, 5])
+
+    with pytest.raises(ValueError, match=r"test_batch\.bin: record 1 has label 5.*num_classes=3"):
+        verify("cifar10", raw, num_classes=3)
+
+
+@pytest.mark.parametrize(
+    ("expect", "message"),
+    [
+        ({"train": 6, "test": 2}, "split 'train' of .*: expected 6 images, found 5"),
+        ({"train": 5, "test": 1}, "split 'test' of .*: expected 1 images, found 2"),
+        ({"val": 5}, "expect names split 'val'"),
+    ],
+)
+def test_wrong_expected_counts_name_the_split(tmp_path: Path, expect: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        verify("cifar10", _cifar(tmp_path / "raw"), num_classes=3, expect=expect)
+
+
+def test_expected_documents_official_cifar10_counts() -> None:
+    assert EXPECTED["cifar10"] == {"train": 50000, "test": 10000}
+
+
+def test_digits_layout_passes(tmp_path: Path) -> None:
+    write_digits(tmp_path)
+
+    report = verify("digits", tmp_path, num_classes=10)
+
+    splits = report["splits"]
+    assert splits["train"]["count"] + splits["test"]["count"] == 1797
+    assert all(n > 0 for split in splits.values() for n in split["per_class"])
+
+
+def _image(path: Path, colour: tuple[int, int, int], fmt: str = "JPEG") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (5, 4), colour).save(path, format=fmt)
+
+
+def _imagenet(root: Path) -> Path:
+    """Two classes; train holds 3 + 1 images (one a PNG named .JPEG, as in ImageNet), val 1 + 1."""
+    _image(root / "train" / "n01" / "a.JPEG", (255, 0, 0))
+    _image(root / "train" / "n01" / "b.JPEG", (0, 255, 0), fmt="PNG")
+    _image(root / "train" / "n01" / "c.png", (0, 0, 255), fmt="PNG")
+    _image(root / "train" / "n02" / "d.JPEG", (9, 9, 9))
+    _image(root / "val" / "n01" / "e.JPEG", (1, 2, 3))
+    _image(root / "val" / "n02" / "f.JPEG", (4, 5, 6))
+    return root
+
+
+def test_imagenet_layout_counts_and_reports_progress(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    raw = _imagenet(tmp_path / "raw")
+
+    report = verify(
+        "imagenet2012", raw, num_classes=2, expect={"train": 4, "val": 2}, progress_every=2
+    )
+
+    assert report["splits"] == {
+        "train": {"count": 4, "per_class": [3, 1]},
+        "val": {"count": 2, "per_class": [1, 1]},
+    }
+    assert report["files"] == 6
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["verified 2/6 images", "verified 4/6 images", "verified 6/6 images"]
+
+
+def test_unreadable_image_is_named(tmp_path: Path) -> None:
+    raw = _imagenet(tmp_path / "raw")
+    bad = raw / "val" / "n02" / "x.JPEG"
+    bad.write_bytes(b"this is not an image")
+
+    with pytest.raises(ValueError, match=rf"cannot read image {re.escape(str(bad))}"):
+        verify("imagenet2012", raw, num_classes=2)
+
+
+def test_different_class_folders_in_train_and_val_are_refused(tmp_path: Path) -> None:
+    raw = _imagenet(tmp_path / "raw")
+    (raw / "val" / "n02").rename(raw / "val" / "n03")
+
+    with pytest.raises(ValueError, match=r"different class folders.*\['n02'\].*\['n03'\]"):
+        verify("imagenet2012", raw, num_classes=2)
+
+
+def test_class_count_must_match_num_classes(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="holds 2 class folders, expected num_classes=1000"):
+        verify("imagenet2012", _imagenet(tmp_path / "raw"), num_classes=1000)
+
+
+def test_unknown_dataset_names_the_allowed_ones(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"'mnist'.*cifar10.*digits.*imagenet2012"):
+        verify("mnist", tmp_path, num_classes=10)
