@@ -1,12 +1,11 @@
-# Two commands for a fresh machine: `make run` (the digits demo end to end) and `make test`.
+# Two commands for a fresh machine: `make run` (the workflow on the digits demo) and
+# `make test` (linters, then the tests, which include `snakemake --lint`).
 # Both create .venv and install the package into it when missing or out of date.
 
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-DATA := results/data/digits
-RUN := results/runs/digits
 
 .PHONY: run test lint bench clean
 
@@ -17,17 +16,17 @@ $(STAMP): pyproject.toml
 	touch $@
 
 run: $(STAMP)
-	$(BIN)/vgg16 prepare --dataset digits --data_path $(DATA)/raw --output $(DATA)/mindrecord
-	$(BIN)/vgg16 train --dataset digits --data_path $(DATA)/mindrecord --ckpt_path $(RUN)/train/ckpt
-	$(BIN)/vgg16 select --dataset digits --data_path $(DATA)/mindrecord \
-		--ckpt_path $(RUN)/train/ckpt --output $(RUN)/select
-	$(BIN)/vgg16 eval --dataset digits --data_path $(DATA)/mindrecord \
-		--pre_trained $(RUN)/select/best.ckpt --output $(RUN)/eval
-	@echo "metrics: $(RUN)/eval/metrics.json (confusion matrix: $(RUN)/eval/confusion.csv)"
+	$(BIN)/snakemake --cores all
+	@echo
+	@$(BIN)/python -c "import pandas as pd; print(pd.read_csv('results/summary.csv').to_string(index=False))"
+	@echo
+	@echo "summary: results/summary.csv; per run: results/runs/<run>/{eval,select,plots}/"
+	@echo "report: $(BIN)/snakemake --report results/report.html"
 
 lint: $(STAMP)
-	$(BIN)/ruff check vgg16 tests bench
-	$(BIN)/ruff format --check vgg16 tests bench
+	$(BIN)/ruff check vgg16 tests bench workflow/scripts
+	$(BIN)/ruff format --check vgg16 tests bench workflow/scripts
+	$(BIN)/snakefmt --check Snakefile workflow
 
 test: lint
 	$(BIN)/pytest

@@ -1,0 +1,248 @@
+"""The Snakemake workflow, driven through the real `snakemake` on a copy of the repository.
+
+A tiny CIFAR-format set (200 of scikit-learn's digits) and a 2-epoch recipe make a full run
+take about a minute on 2 cores; the five rerun cases then edit the config or the code and
+check which jobs Snakemake runs. The tests of this module run in order and share the copy.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vgg16.readers import find_cifar_files, read_cifar_batches, write_cifar_batch, write_digits
+
+REPO = Path(__file__).resolve().parent.parent
+TINY_RECIPE = {
+    "dataset": "cifar10", "num_classes": 10, "image_size": "32,32", "max_epoch": 2,
+    "warmup_epochs": 0, "lr_max": 0.05, "batch_size": 16, "eval_batch_size": 32,
+    "keep_checkpoint_max": 5, "random_flip": False, "log_interval": 5,
+    "mean": [0.19, 0.19, 0.19], "std": [0.33, 0.33, 0.33],
+}  # fmt: skip
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--directory", str(workdir),
+           "--snakefile", str(workdir / "Snakefile"), *args]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if check and result.returncode:
+        raise AssertionError(f"{cmd} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def job_counts(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """The 'Job stats' table Snakemake prints before running (or dry-running) jobs."""
+    text = result.stdout + result.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:", 1)[1]
+    counts = {}
+    for line in table.splitlines()[3:]:
+        match = re.fullmatch(r"(\w+)\s+(\d+)", line.strip())
+        if not match:
+            break
+        counts[match[1]] = int(match[2])
+    counts.pop("total", None)
+    return counts
+
+
+def copy_repo(dest: Path) -> Path:
+    for name in ("Snakefile", "workflow", "config", "profiles", "vgg16"):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, dest / name)
+    return dest
+
+
+def write_config(workdir: Path, runs: dict, datasets: dict | None = None) -> list[str]:
+    config = {"datasets": datasets or DATASETS(workdir), "runs": runs}
+    (workdir / "test-config.yaml").write_text(yaml.safe_dump(config))
+    return ["--configfile", str(workdir / "test-config.yaml"), "--replace-workflow-config"]
+
+
+def DATASETS(workdir: Path) -> dict:  # noqa: N802 (a constant that needs the path)
+    return {
+        "tiny": {"format": "cifar10", "data_path": str(workdir / "src"),
+                 "expect": {"train": 160, "test": 40}, "val_fraction": 0.2},
+    }  # fmt: skip
+
+
+def tiny_run(**overrides) -> dict:
+    return {"dataset": "tiny", "recipe": "tiny.yaml", "set": overrides}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """A copy of the repository with a tiny dataset, after one complete run."""
+    workdir = copy_repo(tmp_path_factory.mktemp("workflow"))
+    digits = read_cifar_batches(find_cifar_files(write_digits(workdir / "digits"))["train"])
+    src = workdir / "src"
+    src.mkdir()
+    write_cifar_batch(src / "data_batch_1.bin", digits[0][:160], digits[1][:160])
+    write_cifar_batch(src / "test_batch.bin", digits[0][160:200], digits[1][160:200])
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY_RECIPE))
+    args = write_config(workdir, {"tiny": tiny_run()})
+    result = snakemake(workdir, *args)
+    assert set(job_counts(result)) == {
+        "download", "verify", "to_mindrecord", "train", "select", "evaluate", "plots",
+        "summary", "all",
+    }  # fmt: skip
+    return workdir
+
+
+def test_full_run_writes_every_interface_path(workdir):
+    run = workdir / "results" / "runs" / "tiny"
+    for path in ("train/history.csv", "train/recipe.yaml", "select/selection.csv",
+                 "select/best.ckpt", "eval/metrics.json", "eval/confusion.csv",
+                 "plots/loss.png", "plots/lr.png", "plots/accuracy.png"):  # fmt: skip
+        assert (run / path).is_file(), path
+    assert len(list((run / "train" / "ckpt").glob("*.ckpt"))) == 2
+    data = workdir / "results" / "data" / "tiny"
+    assert (data / "verified.json").is_file() and (data / "mindrecord" / "manifest.json").is_file()
+    summary = (workdir / "results" / "summary.csv").read_text().splitlines()
+    assert summary[0].startswith("run,dataset,recipe,epochs,val_top1")
+    assert summary[1].startswith("tiny,cifar10,tiny.yaml,2,")
+    for rule in ("train", "select", "evaluate", "to_mindrecord"):
+        assert list((workdir / "results" / "benchmarks" / rule).glob("*.tsv")), rule
+
+
+def test_1_second_run_has_nothing_to_do(workdir):
+    started = time.perf_counter()
+    result = snakemake(workdir, *write_config(workdir, {"tiny": tiny_run()}))
+    seconds = time.perf_counter() - started
+    assert "Nothing to be done" in result.stdout + result.stderr
+    assert seconds < 3, f"no-op run took {seconds:.1f} s"
+
+
+def test_2_eval_batch_size_reruns_evaluation_only(workdir):
+    run = {**tiny_run(), "eval_batch_size": 8}
+    result = snakemake(workdir, *write_config(workdir, {"tiny": run}))
+    assert job_counts(result) == {"evaluate": 1, "summary": 1, "all": 1}
+
+
+def test_3_learning_rate_reruns_training_not_data(workdir):
+    run = {**tiny_run(lr_max=0.02), "eval_batch_size": 8}
+    result = snakemake(workdir, *write_config(workdir, {"tiny": run}))
+    assert job_counts(result) == {
+        "train": 1, "select": 1, "evaluate": 1, "plots": 1, "summary": 1, "all": 1,
+    }  # fmt: skip
+    # The first recipe's checkpoints are kept aside, not deleted, and not selected.
+    ckpt = workdir / "results" / "runs" / "tiny" / "train" / "ckpt"
+    assert len(list(ckpt.glob("previous-*/*.ckpt"))) == 2
+    assert len(list(ckpt.glob("*.ckpt"))) == 2
+
+
+def test_4_schedule_code_change_reruns_training_not_conversion(workdir):
+    schedule = workdir / "vgg16" / "schedule.py"
+    schedule.write_text(schedule.read_text() + "\n# edited\n")
+    run = {**tiny_run(lr_max=0.02), "eval_batch_size": 8}
+    result = snakemake(workdir, *write_config(workdir, {"tiny": run}))
+    assert job_counts(result) == {
+        "train": 1, "select": 1, "evaluate": 1, "plots": 1, "summary": 1, "all": 1,
+    }  # fmt: skip
+
+
+def test_5_a_second_run_trains_only_itself(workdir):
+    runs = {"tiny": {**tiny_run(lr_max=0.02), "eval_batch_size": 8}, "tiny_b": tiny_run()}
+    result = snakemake(workdir, *write_config(workdir, runs))
+    counts = job_counts(result)
+    assert counts.get("download") is None and counts.get("to_mindrecord") is None
+    assert {k: counts.get(k) for k in ("train", "select", "evaluate", "plots")} == dict.fromkeys(
+        ("train", "select", "evaluate", "plots"), 1
+    )
+    assert "run=tiny_b" in result.stdout + result.stderr
+    summary = (workdir / "results" / "summary.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in summary[1:]] == ["tiny", "tiny_b"]
+
+
+def test_report_renders(workdir):
+    args = write_config(workdir, {"tiny": tiny_run()})
+    snakemake(workdir, *args, "--report", str(workdir / "results" / "report.html"))
+    html = (workdir / "results" / "report.html").read_text()
+    assert "selection.csv" in html and "accuracy.png" in html
+
+
+@pytest.mark.parametrize("config", ["config/config.yaml", "config/cifar10.yaml",
+                                    "config/imagenet2012.yaml"])  # fmt: skip
+def test_dry_run_dag_of_the_shipped_configs(tmp_path, config):
+    workdir = copy_repo(tmp_path)
+    result = snakemake(workdir, "--dry-run", "--configfile", str(REPO / config),
+                       "--replace-workflow-config")  # fmt: skip
+    assert job_counts(result) == {
+        "download": 1, "verify": 1, "to_mindrecord": 1, "train": 1, "select": 1,
+        "evaluate": 1, "plots": 1, "summary": 1, "all": 1,
+    }  # fmt: skip
+
+
+def test_slurm_profile_dry_run(tmp_path):
+    workdir = copy_repo(tmp_path)
+    result = snakemake(workdir, "--dry-run", "--workflow-profile", str(workdir / "profiles/slurm"))
+    assert job_counts(result)["train"] == 1
+
+
+def test_unknown_config_key_is_named(tmp_path):
+    workdir = copy_repo(tmp_path)
+    runs = {"tiny": {"dataset": "tiny", "recipe": "tiny.yaml", "sett": {}}}
+    result = snakemake(workdir, "--dry-run", *write_config(workdir, runs), check=False)
+    assert result.returncode != 0
+    assert "sett" in result.stdout + result.stderr
+
+
+def test_run_naming_a_missing_dataset_is_an_error(tmp_path):
+    workdir = copy_repo(tmp_path)
+    runs = {"a": {"dataset": "nope", "recipe": "tiny.yaml"}}
+    result = snakemake(workdir, "--dry-run", *write_config(workdir, runs), check=False)
+    assert result.returncode != 0 and "runs.a.dataset: 'nope'" in result.stdout + result.stderr
+
+
+def _download_only(workdir: Path, spec: dict) -> subprocess.CompletedProcess:
+    args = write_config(workdir, {"x": {"dataset": "x", "recipe": "r.yaml"}}, {"x": spec})
+    return snakemake(workdir, *args, "results/data/x/raw", check=False)
+
+
+def test_download_with_a_wrong_checksum_fails_and_leaves_nothing(tmp_path):
+    workdir = copy_repo(tmp_path)
+    archive = tmp_path / "data.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(REPO / "README.md", arcname="cifar-10-batches-bin/README.md")
+    spec = {"format": "cifar10", "url": archive.as_uri(), "md5": "0" * 32}
+    result = _download_only(workdir, spec)
+    assert result.returncode != 0
+    log = (workdir / "results" / "logs" / "download" / "x.log").read_text()
+    assert archive.as_uri() in log and "md5" in log
+    assert not (workdir / "results" / "data" / "x" / "raw").exists()
+    assert not list((workdir / "results" / "data" / "x").rglob("*.tar.gz"))
+
+
+def test_archive_escaping_the_target_is_refused(tmp_path):
+    workdir = copy_repo(tmp_path)
+    archive = tmp_path / "evil.tar"
+    with tarfile.open(archive, "w") as tar:
+        info = tarfile.TarInfo("../escaped.txt")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"evil"))
+    result = _download_only(workdir, {"format": "cifar10", "data_path": str(archive)})
+    assert result.returncode != 0
+    log = (workdir / "results" / "logs" / "download" / "x.log").read_text()
+    assert "../escaped.txt" in log
+    assert not (workdir / "results" / "data" / "x" / "raw").exists()
+    assert not list(tmp_path.rglob("escaped.txt"))
+
+
+def test_lint_has_only_the_justified_exception():
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--lint", "--snakefile",
+                             str(REPO / "Snakefile"), "--directory", str(REPO)],
+                            capture_output=True, text=True)  # fmt: skip
+    lints = set(re.findall(r"^    \* (.+?):$", result.stdout + result.stderr, re.MULTILINE))
+    assert lints == {"Specify a conda environment or container for each rule."}

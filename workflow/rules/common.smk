@@ -1,0 +1,98 @@
+# Lint exception (snakemake --lint: "Specify a conda environment or container for each
+# rule"): every rule runs the vgg16 package from the project's own virtual environment, which
+# `make` creates from pyproject.toml; a conda environment per rule would install MindSpore's
+# 2.5 GB again for each. tests/test_workflow.py checks that this is the only lint.
+import json
+from pathlib import Path
+import shlex
+import sys
+
+from snakemake.utils import validate
+
+validate(config, schema="../schemas/config.schema.yaml", set_default=True)
+
+# Rules call the package through the interpreter that runs Snakemake, so the workflow
+# uses the same environment whether snakemake is on PATH or called as .venv/bin/snakemake.
+VGG16 = f"{shlex.quote(sys.executable)} -m vgg16"
+RUNS = sorted(config["runs"])
+PLOTS = ["loss", "lr", "accuracy"]
+NUM_CLASSES = {"cifar10": 10, "digits": 10, "imagenet2012": 1000}
+
+for _run, _spec in config["runs"].items():
+    if _spec["dataset"] not in config["datasets"]:
+        raise ValueError(
+            f"config runs.{_run}.dataset: {_spec['dataset']!r} is not one of the datasets "
+            f"{sorted(config['datasets'])}"
+        )
+
+# The package modules each stage imports: Snakemake does not see changes in imported code,
+# so a rule lists them as inputs and an edit reruns exactly the stages that use the file.
+_BASE = ["__init__", "cli", "config", "readers"]
+_NET = _BASE + ["checkpoint", "device", "mindrecord", "model", "pipeline"]
+CODE = {
+    "download": _BASE + ["download"],
+    "verify": _BASE + ["verify"],
+    "prepare": _BASE + ["mindrecord"],
+    "train": _NET + ["loss", "schedule", "train"],
+    "evaluate": _NET + ["evaluate"],
+    "report": ["report"],
+}
+
+
+def code(stage):
+    return [f"vgg16/{module}.py" for module in CODE[stage]]
+
+
+def dataset_of(wildcards):
+    return config["datasets"][wildcards.dataset]
+
+
+def source_flags(wildcards):
+    """Where `download` takes the raw data from: a URL with its checksum, a local path,
+    or nothing (digits is generated from scikit-learn's bundled copy)."""
+    spec = dataset_of(wildcards)
+    flags = [
+        f"--{key} {shlex.quote(str(spec[key]))}"
+        for key in ("url", "md5", "sha256", "data_path")
+        if key in spec
+    ]
+    return " ".join(flags)
+
+
+def num_classes(wildcards):
+    spec = dataset_of(wildcards)
+    return spec.get("num_classes", NUM_CLASSES[spec["format"]])
+
+
+def expect_flags(wildcards):
+    expect = dataset_of(wildcards).get("expect", {})
+    return " ".join(
+        f"--expect {split}={count}" for split, count in sorted(expect.items())
+    )
+
+
+def run_spec(wildcards):
+    return config["runs"][wildcards.run]
+
+
+def run_data(wildcards):
+    return f"results/data/{run_spec(wildcards)['dataset']}/mindrecord"
+
+
+def run_manifest(wildcards):
+    return f"{run_data(wildcards)}/manifest.json"
+
+
+def run_recipe(wildcards):
+    return run_spec(wildcards)["recipe"]
+
+
+def recipe_flags(wildcards):
+    """The run's recipe overrides as `--set key=value` (values as JSON, which YAML reads)."""
+    pairs = sorted(run_spec(wildcards).get("set", {}).items())
+    return " ".join(f"--set {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in pairs)
+
+
+def eval_flags(wildcards):
+    size = run_spec(wildcards).get("eval_batch_size")
+    return f"--set eval_batch_size={size}" if size else ""

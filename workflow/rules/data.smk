@@ -1,0 +1,66 @@
+rule download:
+    input:
+        code=code("download"),
+    output:
+        directory("results/data/{dataset}/raw"),
+    log:
+        "results/logs/download/{dataset}.log",
+    retries: 2
+    resources:
+        runtime=120,
+        mem_mb=2000,
+    params:
+        vgg16=VGG16,
+        format=lambda w: dataset_of(w)["format"],
+        source=source_flags,
+        downloads="results/data/{dataset}/downloads",
+    shell:
+        "{params.vgg16} download --dataset {params.format} {params.source} "
+        "--downloads {params.downloads} --output {output} > {log} 2>&1"
+
+
+rule verify:
+    input:
+        raw="results/data/{dataset}/raw",
+        code=code("verify"),
+    output:
+        "results/data/{dataset}/verified.json",
+    log:
+        "results/logs/verify/{dataset}.log",
+    resources:
+        runtime=240,
+        mem_mb=2000,
+    params:
+        vgg16=VGG16,
+        format=lambda w: dataset_of(w)["format"],
+        num_classes=num_classes,
+        expect=expect_flags,
+    shell:
+        "{params.vgg16} verify --dataset {params.format} --data_path {input.raw} "
+        "--num_classes {params.num_classes} {params.expect} --output {output} > {log} 2>&1"
+
+
+rule to_mindrecord:
+    input:
+        raw="results/data/{dataset}/raw",
+        verified="results/data/{dataset}/verified.json",
+        code=code("prepare"),
+    output:
+        "results/data/{dataset}/mindrecord/manifest.json",
+    log:
+        "results/logs/to_mindrecord/{dataset}.log",
+    benchmark:
+        "results/benchmarks/to_mindrecord/{dataset}.tsv"
+    resources:
+        runtime=600,
+        mem_mb=8000,
+    params:
+        vgg16=VGG16,
+        format=lambda w: dataset_of(w)["format"],
+        folder=lambda w, output: Path(output[0]).parent,
+        val_fraction=lambda w: dataset_of(w)["val_fraction"],
+        shards=lambda w: dataset_of(w)["shards"],
+    shell:
+        "{params.vgg16} prepare --dataset {params.format} --data_path {input.raw} "
+        "--output {params.folder} --set val_fraction={params.val_fraction} "
+        "--set shards={params.shards} > {log} 2>&1"
