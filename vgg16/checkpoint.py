@@ -19,6 +19,8 @@ from typing import Any
 import mindspore as ms
 from mindspore import nn
 
+from vgg16.atomic import atomic_write
+
 META_KEY = "vgg16_meta"
 TMP_DIR = ".tmp"
 #: The last classifier layer: re-initialised when fine-tuning to another num_classes.
@@ -43,9 +45,7 @@ def save(cell: nn.Cell, path: Path, meta: dict[str, Any]) -> None:
 
 def copy(src: Path, dst: Path) -> None:
     """Copy a checkpoint atomically (used to publish the selected one as best.ckpt)."""
-    tmp = dst.parent / f".{dst.name}.tmp"
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
 
 
 def list_checkpoints(folder: Path) -> list[Path]:

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from vgg16.atomic import write_text
+
 DATASETS = ("cifar10", "imagenet2012", "digits")
 LR_SCHEDULERS = ("step", "cosine_annealing", "exponential")
 INITIALIZE_MODES = ("XavierUniform", "KaimingNormal")
@@ -136,9 +138,7 @@ class Recipe:
 
     def dump(self, path: Path) -> None:
         """Write the resolved recipe (atomically) next to the outputs it produced."""
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
-        tmp.replace(path)
+        write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
 def _check_choice(key: str, value: object, allowed: tuple) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import numpy as np
 from mindspore import nn
 
 from vgg16 import checkpoint
+from vgg16.atomic import write_text
 
 SELECTION_COLUMNS = ("checkpoint", "epoch", "val_top1", "val_top5", "val_loss")
 
@@ -62,12 +62,6 @@ def evaluate(net: nn.Cell, dataset: ms.dataset.Dataset, num_classes: int) -> dic
     }
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_metrics(
     output: Path, metrics: dict[str, Any], class_names: list[str], extra: dict
 ) -> None:
@@ -85,8 +79,8 @@ def write_metrics(
     writer.writerow(["true\\predicted", *class_names])
     for name, row in zip(class_names, confusion, strict=True):
         writer.writerow([name, *row.tolist()])
-    _atomic_text(output / "confusion.csv", buf.getvalue())
-    _atomic_text(output / "metrics.json", json.dumps(payload, indent=2) + "\n")
+    write_text(output / "confusion.csv", buf.getvalue())
+    write_text(output / "metrics.json", json.dumps(payload, indent=2) + "\n")
 
 
 def select(
@@ -129,6 +123,6 @@ def select(
     writer = csv.DictWriter(buf, fieldnames=SELECTION_COLUMNS)
     writer.writeheader()
     writer.writerows(rows)
-    _atomic_text(output / "selection.csv", buf.getvalue())
+    write_text(output / "selection.csv", buf.getvalue())
     print(f"best: {best['checkpoint']} (epoch {best['epoch']}, val top1 {best['val_top1']:.4f})")
     return best

@@ -12,6 +12,7 @@ import numpy as np
 from mindspore import dataset as ds
 from mindspore import nn
 
+from vgg16.atomic import write_text
 from vgg16.config import Recipe
 from vgg16.pipeline import ImageFiles, image_transforms, num_workers
 
@@ -50,12 +51,7 @@ def predict(
     for path, p in zip(images, probs, strict=True):
         top = np.argsort(-p)[:k]
         writer.writerow([str(path), *[class_names[i] for i in top], *[f"{x:.6f}" for x in p]])
-    output.mkdir(parents=True, exist_ok=True)
-    target = output / "predictions.csv"
-    tmp = output / ".predictions.csv.tmp"
-    tmp.write_text(buf.getvalue())
-    os.replace(tmp, target)
-    return target
+    return write_text(output / "predictions.csv", buf.getvalue())
 
 
 def export(net: nn.Cell, recipe: Recipe, output: Path, batch_size: int = 1) -> Path:

@@ -18,6 +18,8 @@ from PIL import Image
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+from vgg16.atomic import atomic_write
+
 CIFAR_RECORD_BYTES = 3073
 CIFAR10_CLASSES = (
     "airplane",
@@ -156,12 +158,7 @@ def write_cifar_batch(path: Path, images: np.ndarray, labels: np.ndarray) -> Non
     records = np.empty((len(images), CIFAR_RECORD_BYTES), np.uint8)
     records[:, 0] = labels
     records[:, 1:] = images.transpose(0, 3, 1, 2).reshape(len(images), -1)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        records.tofile(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, records.tofile)
 
 
 def class_folders(root: Path) -> list[str]:

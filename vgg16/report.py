@@ -9,20 +9,15 @@ killed job never leaves a half-written file that Snakemake would take as finishe
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")  # before pyplot: render to files, also on nodes without a display
-
-import matplotlib.pyplot as plt  # noqa: E402
+from vgg16.atomic import atomic_write
 
 #: The columns read here (train.py and evaluate.py write more).
 HISTORY_COLUMNS = ("epoch", "loss", "lr", "seconds")
@@ -74,16 +69,6 @@ def _read_metrics(path: Path) -> dict[str, Any]:
     return metrics
 
 
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Call `write` on a temporary name beside `path`, then move it into place."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def selected_row(selection: pd.DataFrame, epoch: int | None = None) -> pd.Series:
     """The selection row of the checkpoint at `epoch` (metrics.json's checkpoint_epoch).
 
@@ -101,7 +86,10 @@ def selected_row(selection: pd.DataFrame, epoch: int | None = None) -> pd.Series
 
 
 def _figure(title: str, ylabel: str) -> tuple[Figure, Axes]:
-    fig, ax = plt.subplots(figsize=FIGSIZE, layout="constrained")
+    # A bare Figure (no pyplot): no global backend switch and nothing to close, so it works
+    # on display-less nodes and inside a user's notebook alike.
+    fig = Figure(figsize=FIGSIZE, layout="constrained")
+    ax = fig.subplots()
     ax.set(title=title, xlabel="epoch", ylabel=ylabel)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
@@ -109,12 +97,7 @@ def _figure(title: str, ylabel: str) -> tuple[Figure, Axes]:
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    """Write and close `fig`: pyplot keeps every figure alive until it is closed."""
-    try:
-        _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI))
-    finally:
-        plt.close(fig)
-    return path
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI))
 
 
 def _plot_loss(history: pd.DataFrame, selection: pd.DataFrame) -> Figure:
@@ -199,7 +182,7 @@ def summarise(runs: dict[str, dict[str, Path]], out: Path) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out, lambda tmp: df.to_csv(tmp, index=False))
+    atomic_write(out, lambda tmp: df.to_csv(tmp, index=False))
     return df
 
 

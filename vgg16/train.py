@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from mindspore import nn
 from mindspore.amp import FixedLossScaleManager, build_train_network
 
 from vgg16 import checkpoint, schedule
+from vgg16.atomic import write_text
 from vgg16.config import Recipe
 from vgg16.loss import CrossEntropySmooth
 from vgg16.model import build_net
@@ -104,9 +104,7 @@ def write_history(path: Path, rows: list[dict]) -> None:
     writer = csv.DictWriter(buf, fieldnames=HISTORY_COLUMNS)
     writer.writeheader()
     writer.writerows(rows)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(buf.getvalue())
-    os.replace(tmp, path)
+    write_text(path, buf.getvalue())
 
 
 def resumable_checkpoints(ckpt_dir: Path, recipe_hash: str, *, set_aside: bool) -> list[dict]:

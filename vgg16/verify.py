@@ -7,13 +7,13 @@ unchanged dataset gives a byte-identical report.
 """
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from vgg16.atomic import write_text
 from vgg16.readers import CIFAR_RECORD_BYTES, class_folders, find_cifar_files, list_image_folder
 
 #: The official split sizes, for callers to pass as ``expect``; subsets and digits differ.
@@ -145,11 +145,4 @@ def _check_counts(raw: Path, splits: dict, expect: dict[str, int]) -> None:
 
 def write_report(report: dict, path: Path) -> None:
     """Write ``report`` as indented JSON via a temporary file, so it is never seen half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text(path, json.dumps(report, indent=2) + "\n")
