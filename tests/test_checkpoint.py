@@ -26,7 +26,7 @@ def _train_cell(net, recipe):
 
 def test_save_is_self_describing_and_lists_only_finished_files(tmp_path: Path, recipe):
     net = build_net(recipe)
-    meta = {"epoch": 3, "step": 60, "recipe_hash": recipe.hash(), "class_names": ["a", "b"]}
+    meta = {"epoch": 3, "step": 60, "training_hash": recipe.hash(), "class_names": ["a", "b"]}
     path = tmp_path / checkpoint.checkpoint_name(3)
     checkpoint.save(_train_cell(net, recipe), path, meta)
     # Leftovers of killed saves: ours in .tmp/, MindSpore's own beside the target.

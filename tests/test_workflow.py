@@ -166,6 +166,27 @@ def test_5_a_second_run_trains_only_itself(workdir):
     assert [line.split(",")[0] for line in summary[1:]] == ["tiny", "tiny_b"]
 
 
+def test_6_a_two_worker_run_completes_and_its_checkpoints_load(workdir):
+    runs = {
+        "tiny": {**tiny_run(lr_max=0.02), "eval_batch_size": 8},
+        "tiny_b": tiny_run(),
+        "tiny_w2": {**tiny_run(), "workers": 2},
+    }
+    result = snakemake(workdir, *write_config(workdir, runs))
+    counts = job_counts(result)
+    assert {k: counts.get(k) for k in ("train", "select", "evaluate")} == dict.fromkeys(
+        ("train", "select", "evaluate"), 1
+    )
+    run = workdir / "results" / "runs" / "tiny_w2"
+    logs = sorted(p.name for p in (run / "train" / "msrun").glob("worker_*.log"))
+    assert logs == ["worker_0.log", "worker_1.log"]
+    train_log = (workdir / "results" / "logs" / "train" / "tiny_w2.log").read_text()
+    assert "===== worker_1.log =====" in train_log and "2 worker(s)" in train_log
+    # select and evaluate loaded the checkpoints the two workers wrote.
+    assert len((run / "select" / "selection.csv").read_text().splitlines()) == 3
+    assert '"num_images": 40' in (run / "eval" / "metrics.json").read_text()
+
+
 def test_report_renders(workdir):
     args = write_config(workdir, {"tiny": tiny_run()})
     snakemake(workdir, *args, "--report", str(workdir / "results" / "report.html"))

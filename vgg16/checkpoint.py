@@ -4,8 +4,8 @@
 a kill at the wrong moment loses the checkpoint. We save into a hidden `.tmp/` folder beside
 the checkpoints and `os.replace` the finished file into place; listings only look at
 `*.ckpt` files directly in the folder, so a leftover temporary file is never selected or
-loaded. Each file carries its epoch, step, recipe hash, recipe and class names, so nothing
-parses an epoch out of a file name.
+loaded. Each file carries its epoch, step, training hash (recipe and code), recipe, class
+names and history, so nothing parses an epoch out of a file name.
 """
 
 from __future__ import annotations

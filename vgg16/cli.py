@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from vgg16.config import DATASETS, Recipe, load_recipe
+from vgg16.launch import WorkerFailed
 
 
 def _recipe_flags(p: argparse.ArgumentParser, *, seed_dataset: bool = True) -> None:
@@ -36,6 +37,27 @@ def _device_flags(p: argparse.ArgumentParser) -> None:
         help="backend (seed flag); default: the best available",
     )
     p.add_argument("--device_id", type=int, default=0, help="device index (seed flag)")
+
+
+def _parallel_flags(p: argparse.ArgumentParser, *, seed_flag: bool = False) -> None:
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="data-parallel processes, launched with msrun (default 1)",
+    )
+    p.add_argument(
+        "--nodes",
+        type=int,
+        default=1,
+        help="nodes of a SLURM allocation to spread --workers over (one msrun each)",
+    )
+    p.add_argument("--log_dir", type=Path, help="msrun's worker logs (default: beside the output)")
+    if seed_flag:
+        help_text = "1: this process is one worker of a launched group (seed flag)"
+    else:
+        help_text = "1: this process is one worker of a launched group (set by --workers)"
+    p.add_argument("--is_distributed", type=int, choices=(0, 1), default=0, help=help_text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,13 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="prepared MindRecord folder or the seed's raw layout",
     )
-    p.add_argument(
-        "--is_distributed",
-        type=int,
-        choices=(0, 1),
-        default=0,
-        help="1: data-parallel over the launcher's process group (seed flag)",
-    )
+    _parallel_flags(p, seed_flag=True)
     p.add_argument("--pre_trained", type=Path, help="checkpoint to start from (seed flag)")
     p.add_argument(
         "--reinit_head",
@@ -118,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pre_trained", type=Path, required=True, help="checkpoint (seed flag)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--output", type=Path, help="folder for metrics.json and confusion.csv")
+    _parallel_flags(p)
 
     p = sub.add_parser("select", help="pick the best checkpoint on the val split")
     _recipe_flags(p)
@@ -125,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data_path", type=Path, required=True, help="prepared MindRecord folder")
     p.add_argument("--ckpt_path", type=Path, required=True, help="folder of checkpoints")
     p.add_argument("--output", type=Path, required=True, help="folder for selection.csv, best.ckpt")
+    _parallel_flags(p)
 
     p = sub.add_parser("export", help="export a checkpoint to MINDIR")
     _recipe_flags(p)
@@ -193,12 +211,24 @@ def _recipe(args: argparse.Namespace) -> Recipe:
     return load_recipe(args.config, dataset=args.dataset, overrides=overrides)
 
 
+def _start(args: argparse.Namespace, recipe: Recipe) -> tuple[str, int, int]:
+    """Device set-up, then the process group when this is one of several workers.
+
+    Nothing with side effects may come before: msrun's scheduler process runs the script
+    up to `init()` too. Returns (device target, rank, group size).
+    """
+    from vgg16 import device
+
+    target = device.set_up(args.device_target, args.device_id, recipe.seed)
+    rank, size = device.init_distributed() if getattr(args, "is_distributed", 0) else (0, 1)
+    return target, rank, size
+
+
 def _net_from_checkpoint(args: argparse.Namespace, recipe: Recipe):
     """The recipe's network with the checkpoint's weights, strictly loaded."""
-    from vgg16 import checkpoint, device
+    from vgg16 import checkpoint
     from vgg16.model import build_net
 
-    device.set_up(args.device_target, args.device_id, recipe.seed)
     net = build_net(recipe)
     params, meta = checkpoint.read(args.pre_trained)
     checkpoint.load_weights(net, params, source=args.pre_trained)
@@ -224,8 +254,7 @@ def cmd_train(args: argparse.Namespace, recipe: Recipe) -> None:
     from vgg16 import device, pipeline
     from vgg16.train import train
 
-    target = device.set_up(args.device_target, args.device_id, recipe.seed)
-    rank, size = device.init_distributed() if args.is_distributed else (0, 1)
+    target, rank, size = _start(args, recipe)
     data = pipeline.create_dataset(
         args.data_path,
         recipe,
@@ -260,11 +289,20 @@ def cmd_eval(args: argparse.Namespace, recipe: Recipe) -> None:
     from vgg16 import pipeline
     from vgg16.evaluate import evaluate, write_metrics
 
+    _, rank, size = _start(args, recipe)
     net, meta = _net_from_checkpoint(args, recipe)
     data = pipeline.create_dataset(
-        args.data_path, recipe, args.split, training=False, batch_size=recipe.eval_batch_size
+        args.data_path,
+        recipe,
+        args.split,
+        training=False,
+        batch_size=recipe.eval_batch_size,
+        num_shards=size,
+        shard_id=rank,
     )
-    metrics = evaluate(net, data, recipe.num_classes)
+    metrics = evaluate(net, data, recipe.num_classes, distributed=size > 1)
+    if rank:
+        return
     summary = {k: metrics[k] for k in ("top1", "top5", "loss", "num_images")}
     print(f"result: {json.dumps(summary)}")
     if args.output:
@@ -283,24 +321,39 @@ def cmd_eval(args: argparse.Namespace, recipe: Recipe) -> None:
 
 
 def cmd_select(args: argparse.Namespace, recipe: Recipe) -> None:
-    from vgg16 import device, pipeline
+    from vgg16 import pipeline
     from vgg16.evaluate import select
     from vgg16.model import build_net
 
-    device.set_up(args.device_target, args.device_id, recipe.seed)
+    _, rank, size = _start(args, recipe)
     net = build_net(recipe)
 
     def val_dataset():
         return pipeline.create_dataset(
-            args.data_path, recipe, "val", training=False, batch_size=recipe.eval_batch_size
+            args.data_path,
+            recipe,
+            "val",
+            training=False,
+            batch_size=recipe.eval_batch_size,
+            num_shards=size,
+            shard_id=rank,
         )
 
-    select(net, args.ckpt_path, val_dataset, recipe.num_classes, args.output)
+    select(
+        net,
+        args.ckpt_path,
+        val_dataset,
+        recipe.num_classes,
+        args.output,
+        rank=rank,
+        distributed=size > 1,
+    )
 
 
 def cmd_export(args: argparse.Namespace, recipe: Recipe) -> None:
     from vgg16.predict import export
 
+    _start(args, recipe)
     net, _ = _net_from_checkpoint(args, recipe)
     print(f"wrote {export(net, recipe, args.output, args.batch_size)}")
 
@@ -308,6 +361,7 @@ def cmd_export(args: argparse.Namespace, recipe: Recipe) -> None:
 def cmd_predict(args: argparse.Namespace, recipe: Recipe) -> None:
     from vgg16.predict import predict
 
+    _start(args, recipe)
     net, meta = _net_from_checkpoint(args, recipe)
     names = meta.get("class_names") or [str(i) for i in range(recipe.num_classes)]
     print(f"wrote {predict(net, recipe, args.images, names, args.output)}")
@@ -323,14 +377,46 @@ COMMANDS = {
 }
 
 
+def _launch_dir(args: argparse.Namespace) -> Path:
+    if args.log_dir:
+        return args.log_dir
+    if args.command == "train":
+        return args.ckpt_path.parent / "msrun"
+    return (args.output or Path(".")) / "msrun"
+
+
+def _worker_argv(argv: list[str]) -> list[str]:
+    """This command line for each worker: without --workers/--nodes, with --is_distributed."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--workers", "--nodes"):
+            skip = True
+        elif not arg.startswith(("--workers=", "--nodes=")):
+            out.append(arg)
+    return [*out, "--is_distributed", "1"]
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     try:
-        if args.command in PLAIN_COMMANDS:
+        if getattr(args, "workers", 1) > 1 and not args.is_distributed:
+            from vgg16.launch import launch
+
+            _recipe(args)  # a bad recipe fails here, before any worker starts
+            launch(
+                _worker_argv(argv),
+                workers=args.workers,
+                log_dir=_launch_dir(args),
+                nodes=args.nodes,
+            )
+        elif args.command in PLAIN_COMMANDS:
             PLAIN_COMMANDS[args.command](args)
         else:
             COMMANDS[args.command](args, _recipe(args))
-    except (FileNotFoundError, ValueError, FloatingPointError) as err:
+    except (FileNotFoundError, ValueError, FloatingPointError, WorkerFailed) as err:
         print(f"vgg16 {args.command}: error: {err}", file=sys.stderr)
         return 1
     return 0

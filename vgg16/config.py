@@ -67,6 +67,8 @@ class Recipe:
     mean: tuple[float, float, float] = (0.4465, 0.4822, 0.4914)  # 0-1 scale, RGB order of input
     std: tuple[float, float, float] = (0.2010, 0.1994, 0.2023)
     random_flip: bool = True  # horizontal flips; off for digits, whose mirror images differ
+    augment: bool = True  # random crops/flips in training; off = the evaluation transforms
+    shuffle: bool = True  # shuffle the training set each epoch
     seed: int = 1  # the zoo seeds 1: weights, shuffling and augmentation
     ckpt_interval: int = 1  # epochs between checkpoints
     log_interval: int = 20  # steps between progress lines

@@ -8,6 +8,7 @@ the zoo's Rescale(1/255) followed by Normalize for CIFAR in one op.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -83,8 +84,23 @@ def image_transforms(recipe: Recipe, *, training: bool, encoded: bool) -> list:
     return ops + _normalize(recipe)
 
 
+def _sharding(count: int, *, training: bool, shuffle: bool, num_shards: int, shard_id: int) -> dict:
+    """Source arguments that give this worker its part of the split.
+
+    Training uses MindSpore's sharding, which pads uneven shards by repeating records so that
+    every worker takes the same number of steps (they all-reduce every step). Evaluation must
+    count each image exactly once, so it takes every num_shards-th record from shard_id on:
+    disjoint, covering, unpadded.
+    """
+    if num_shards == 1:
+        return {"shuffle": shuffle}
+    if training:
+        return {"shuffle": shuffle, "num_shards": num_shards, "shard_id": shard_id}
+    return {"sampler": ds.SubsetSampler(list(range(shard_id, count, num_shards)))}
+
+
 def _raw_source(
-    data_path: Path, recipe: Recipe, split: str, *, shuffle: bool, num_shards: int, shard_id: int
+    data_path: Path, recipe: Recipe, split: str, *, sharding: Callable[[int], dict]
 ) -> tuple[ds.Dataset, bool]:
     """The seed's layouts, read directly. They have no held-out `val` split."""
     if split == "val":
@@ -92,13 +108,12 @@ def _raw_source(
             f"{data_path} is a raw {recipe.dataset} layout, which has no 'val' split: "
             "run `vgg16 prepare` first (checkpoint selection never uses the test set)"
         )
-    shard = {"num_shards": num_shards, "shard_id": shard_id} if num_shards > 1 else {}
     if recipe.dataset in CIFAR_FAMILY:
         files = readers.find_cifar_files(data_path)[split]
         if not files:
             raise FileNotFoundError(f"{data_path}: no CIFAR-10 {split} batches found")
         images, labels = readers.read_cifar_batches(files)
-        source = ds.NumpySlicesDataset({"image": images, "label": labels}, shuffle=shuffle, **shard)
+        source = ds.NumpySlicesDataset({"image": images, "label": labels}, **sharding(len(labels)))
         return source, False
     root = Path(data_path)
     sub = {"train": "train", "test": "val"}[split]
@@ -108,9 +123,8 @@ def _raw_source(
     source = ds.GeneratorDataset(
         ImageFiles(paths, labels),
         ["image", "label"],
-        shuffle=shuffle,
         num_parallel_workers=num_workers(),
-        **shard,
+        **sharding(len(labels)),
     )
     return source, True
 
@@ -126,12 +140,23 @@ def create_dataset(
     shard_id: int = 0,
 ) -> ds.Dataset:
     """Batches of (float32 CHW image, int32 label). Training drops the last partial batch
-    (fixed shapes for graph mode); evaluation keeps it, so every image is counted."""
+    (fixed shapes for graph mode); evaluation keeps it, so every image is counted. With
+    `num_shards` > 1 this worker reads its own part (see `_sharding`)."""
     if split not in SPLITS:
         raise ValueError(f"split {split!r}: expected one of {list(SPLITS)}")
     data_path = Path(data_path)
     if not data_path.exists():
         raise FileNotFoundError(f"--data_path {data_path} does not exist")
+
+    def sharding(count: int) -> dict:
+        return _sharding(
+            count,
+            training=training,
+            shuffle=training and recipe.shuffle,
+            num_shards=num_shards,
+            shard_id=shard_id,
+        )
+
     if is_prepared(data_path):
         manifest = load_manifest(data_path)
         if manifest["dataset"] != recipe.dataset and not (
@@ -149,19 +174,15 @@ def create_dataset(
         data = ds.MindDataset(
             split_files(data_path, manifest, split),
             columns_list=["image", "label"],
-            shuffle=training,
-            num_shards=num_shards if num_shards > 1 else None,
-            shard_id=shard_id if num_shards > 1 else None,
+            **sharding(manifest["splits"][split]["count"]),
         )
         encoded = manifest["format"] == "jpeg"
         if not encoded:
             data = data.map(_RawPixels(tuple(manifest["image_shape"])), input_columns="image")
     else:
-        data, encoded = _raw_source(
-            data_path, recipe, split, shuffle=training, num_shards=num_shards, shard_id=shard_id
-        )
+        data, encoded = _raw_source(data_path, recipe, split, sharding=sharding)
     data = data.map(
-        image_transforms(recipe, training=training, encoded=encoded),
+        image_transforms(recipe, training=training and recipe.augment, encoded=encoded),
         input_columns="image",
         num_parallel_workers=num_workers(),
     )

@@ -8,6 +8,7 @@ checkpoints handled outside the step. Only rank 0 writes files or prints progres
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import math
 import shutil
@@ -26,8 +27,19 @@ from vgg16.config import Recipe
 from vgg16.loss import CrossEntropySmooth
 from vgg16.model import build_net
 
+#: Modules whose code decides the trained weights: a checkpoint made by other code is not
+#: resumed from (Snakemake reruns `train` when they change; resuming would skip the work).
+TRAINING_CODE = ("config.py", "loss.py", "model.py", "pipeline.py", "schedule.py", "train.py")
 HISTORY_COLUMNS = ("epoch", "step", "loss", "lr", "img_per_s", "seconds")
 NO_DECAY_SUFFIXES = (".bias", ".gamma", ".beta")
+
+
+def training_hash(recipe: Recipe) -> str:
+    """The recipe hash extended with the training code: what a resumable checkpoint must match."""
+    digest = hashlib.sha256(recipe.hash().encode())
+    for name in TRAINING_CODE:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def learning_rates(recipe: Recipe, steps_per_epoch: int) -> np.ndarray:
@@ -107,19 +119,22 @@ def write_history(path: Path, rows: list[dict]) -> None:
     write_text(path, buf.getvalue())
 
 
-def resumable_checkpoints(ckpt_dir: Path, recipe_hash: str, *, set_aside: bool) -> list[dict]:
-    """Metadata (and path) of the checkpoints this recipe can resume from.
+def resumable_checkpoints(ckpt_dir: Path, run_hash: str, *, set_aside: bool) -> list[dict]:
+    """Metadata (and path) of the checkpoints this recipe and code can resume from.
 
-    With `set_aside` (rank 0 only), checkpoints of another recipe are moved to
+    With `set_aside` (rank 0 only), checkpoints of another recipe or training code are moved to
     `previous-<hash>/` rather than deleted: nothing already computed is lost.
     """
     resumable = []
     for path in checkpoint.list_checkpoints(ckpt_dir):
-        _, meta = checkpoint.read(path)
-        if meta.get("recipe_hash") == recipe_hash:
+        try:
+            _, meta = checkpoint.read(path)
+        except FileNotFoundError:  # rank 0 moved it aside meanwhile
+            continue
+        if meta.get("training_hash") == run_hash:
             resumable.append({"path": path, **meta})
         elif set_aside:
-            aside = ckpt_dir / f"previous-{meta.get('recipe_hash', 'unknown')}"
+            aside = ckpt_dir / f"previous-{meta.get('training_hash', 'unknown')}"
             aside.mkdir(exist_ok=True)
             shutil.move(str(path), aside / path.name)
             print(f"moved {path.name} (another recipe) to {aside}", flush=True)
@@ -164,11 +179,11 @@ def train(
     )
     train_step.set_train()
 
-    recipe_hash = recipe.hash()
+    run_hash = training_hash(recipe)
     history_path = ckpt_dir.parent / "history.csv"
     start_epoch, history = 1, []
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    resumable = resumable_checkpoints(ckpt_dir, recipe_hash, set_aside=main)
+    resumable = resumable_checkpoints(ckpt_dir, run_hash, set_aside=main)
     if resumable:
         latest = max(resumable, key=lambda m: m["epoch"])
         params, _ = checkpoint.read(latest["path"])
@@ -224,7 +239,7 @@ def train(
         write_history(history_path, history)
         if epoch % recipe.ckpt_interval == 0 or epoch == recipe.max_epoch:
             meta = {
-                "epoch": epoch, "step": global_step, "recipe_hash": recipe_hash,
+                "epoch": epoch, "step": global_step, "training_hash": run_hash,
                 "recipe": recipe.to_dict(), "class_names": class_names, "history": history,
             }  # fmt: skip
             checkpoint.save(train_step, ckpt_dir / checkpoint.checkpoint_name(epoch), meta)

@@ -93,6 +93,15 @@ def recipe_flags(wildcards):
     return " ".join(f"--set {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in pairs)
 
 
+def workers(wildcards):
+    return run_spec(wildcards)["workers"]
+
+
+def parallel_flags(wildcards, resources):
+    """msrun data parallelism; `workers` and `nodes` are resources, so a profile can set them."""
+    return f"--workers {resources.workers} --nodes {resources.nodes}"
+
+
 def eval_flags(wildcards):
     size = run_spec(wildcards).get("eval_batch_size")
     return f"--set eval_batch_size={size}" if size else ""

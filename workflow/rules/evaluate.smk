@@ -18,6 +18,8 @@ rule select:
         "results/benchmarks/select/{run}.tsv"
     threads: 8
     resources:
+        workers=workers,
+        nodes=1,
         gpu=0,
         mem_mb=8000,
         runtime=240,
@@ -27,8 +29,9 @@ rule select:
         ckpt="results/runs/{run}/train/ckpt",
         folder=lambda w, output: Path(output[0]).parent,
         overrides=recipe_flags,
+        parallel=parallel_flags,
     shell:
-        "{params.vgg16} select --config {input.recipe} {params.overrides} --data_path {params.data} "
+        "{params.vgg16} select --config {input.recipe} {params.overrides} {params.parallel} --data_path {params.data} "
         "--ckpt_path {params.ckpt} --output {params.folder} > {log} 2>&1"
 
 
@@ -57,6 +60,8 @@ rule evaluate:
         "results/benchmarks/evaluate/{run}.tsv"
     threads: 8
     resources:
+        workers=workers,
+        nodes=1,
         gpu=0,
         mem_mb=8000,
         runtime=120,
@@ -65,8 +70,9 @@ rule evaluate:
         data=run_data,
         folder=lambda w, output: Path(output[0]).parent,
         overrides=recipe_flags,
+        parallel=parallel_flags,
         eval=eval_flags,
     shell:
-        "{params.vgg16} eval --config {input.recipe} {params.overrides} {params.eval} "
+        "{params.vgg16} eval --config {input.recipe} {params.overrides} {params.eval} {params.parallel} "
         "--data_path {params.data} --pre_trained {input.best} --output {params.folder} "
         "> {log} 2>&1"

@@ -19,6 +19,8 @@ rule train:
         "results/benchmarks/train/{run}.tsv"
     threads: 8
     resources:
+        workers=workers,
+        nodes=1,
         gpu=0,
         mem_mb=16000,
         runtime=2880,
@@ -27,6 +29,7 @@ rule train:
         data=run_data,
         ckpt="results/runs/{run}/train/ckpt",
         overrides=recipe_flags,
+        parallel=parallel_flags,
     shell:
-        "{params.vgg16} train --config {input.recipe} {params.overrides} --data_path {params.data} "
+        "{params.vgg16} train --config {input.recipe} {params.overrides} {params.parallel} --data_path {params.data} "
         "--ckpt_path {params.ckpt} > {log} 2>&1"

@@ -1,0 +1,169 @@
+"""Data-parallel launch through MindSpore's own launcher, `msrun` (dynamic cluster).
+
+msrun works on CPU (MCCL), GPU (NCCL) and Ascend (HCCL) alike; `mpirun` does not work with
+MindSpore on CPU. Pitfalls handled here: msrun starts workers as a bare `python` from PATH,
+so this interpreter's folder goes first on PATH; without `--join=True` it returns at once;
+and after a worker dies msrun waits for its scheduler's heartbeat time-out (about 40 s), so we
+watch its output and end the whole process tree as soon as it reports a failed worker.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+#: What msrun launches: the package's CLI as a script (msrun wants a file, not `-m`).
+SCRIPT = Path(__file__).resolve().parent / "__main__.py"
+#: msrun's own words when one worker exits non-zero (process_entity/_api.py).
+WORKER_FAILED = "exit with exception"
+FAILURE_GRACE_S = 2.0
+LOG_TAIL_LINES = 40
+
+
+class WorkerFailed(RuntimeError):
+    """A launched worker exited with an error (or was killed)."""
+
+
+def free_port() -> int:
+    """A TCP port free now, so two runs on one machine never share a scheduler port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("", 0))
+        return sock.getsockname()[1]
+
+
+def msrun_command(
+    worker_args: list[str],
+    *,
+    workers: int,
+    local_workers: int,
+    master_port: int,
+    log_dir: Path,
+    master_addr: str | None = None,
+    node_rank: str | None = None,
+) -> list[str]:
+    """The msrun command line for `vgg16 <worker_args>` on `workers` processes in all."""
+    cmd = ["msrun", f"--worker_num={workers}", f"--local_worker_num={local_workers}"]
+    if master_addr:
+        cmd.append(f"--master_addr={master_addr}")
+    if node_rank is not None:
+        cmd.append(f"--node_rank={node_rank}")
+    cmd += [f"--master_port={master_port}", "--join=True", f"--log_dir={log_dir}"]
+    return [*cmd, str(SCRIPT), *worker_args]
+
+
+def slurm_command(
+    worker_args: list[str], *, nodes: int, workers_per_node: int, master_port: int, log_dir: Path
+) -> str:
+    """One msrun per node under SLURM, as a shell command for the job's batch step.
+
+    `$SLURM_NODEID` differs per node, so it must be expanded inside each srun task (hence
+    the single-quoted `bash -c`); the master address is the job's first node.
+    """
+    msrun = msrun_command(
+        worker_args,
+        workers=nodes * workers_per_node,
+        local_workers=workers_per_node,
+        master_port=master_port,
+        log_dir=log_dir,
+        master_addr='"$MASTER_ADDR"',
+        node_rank='"$SLURM_NODEID"',
+    )
+    inner = " ".join(a if a.startswith("--node_rank") or a.startswith("--master_addr")
+                     else shlex.quote(a) for a in msrun)  # fmt: skip
+    return (
+        'MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1) '
+        f"srun --nodes={nodes} --ntasks-per-node=1 --export=ALL,MASTER_ADDR "
+        f"bash -c {shlex.quote(inner)}"
+    )
+
+
+def _environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def _end_tree(proc: subprocess.Popen) -> None:
+    try:
+        family = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    for p in [*family, psutil.Process(proc.pid)] if proc.poll() is None else family:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            continue
+    proc.wait()
+
+
+def worker_logs(log_dir: Path) -> list[Path]:
+    return sorted(Path(log_dir).glob("worker_*.log"))
+
+
+def _failed_worker_tails(log_dir: Path) -> str:
+    """The end of each worker log that shows an error (all of them if none does)."""
+    logs = worker_logs(log_dir)
+    failed = [p for p in logs if "Traceback" in p.read_text(errors="replace")
+              or "error:" in p.read_text(errors="replace")] or logs  # fmt: skip
+    parts = []
+    for path in failed:
+        tail = path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+        parts.append(f"--- {path} (last {len(tail)} lines) ---\n" + "\n".join(tail))
+    return "\n".join(parts)
+
+
+def launch(worker_args: list[str], *, workers: int, log_dir: Path, nodes: int = 1) -> None:
+    """Run `vgg16 <worker_args>` on `workers` processes and wait for all of them.
+
+    Every worker's log is copied to our stdout at the end (the rule's log); a failing worker
+    raises WorkerFailed with its log's tail, without waiting for msrun's time-out.
+    """
+    log_dir = Path(log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for old in worker_logs(log_dir):
+        old.unlink()
+    port = free_port()
+    if nodes > 1:
+        if "SLURM_JOB_NODELIST" not in os.environ:
+            raise ValueError(f"--nodes {nodes} needs a SLURM allocation (no SLURM_JOB_NODELIST)")
+        if workers % nodes:
+            raise ValueError(f"--workers {workers} is not a multiple of --nodes {nodes}")
+        cmd: list[str] | str = slurm_command(worker_args, nodes=nodes,
+                                             workers_per_node=workers // nodes,
+                                             master_port=port, log_dir=log_dir)  # fmt: skip
+    else:
+        cmd = msrun_command(worker_args, workers=workers, local_workers=workers,
+                            master_port=port, log_dir=log_dir)  # fmt: skip
+    print(f"launching {workers} workers: {cmd if isinstance(cmd, str) else shlex.join(cmd)}",
+          flush=True)  # fmt: skip
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, shell=isinstance(cmd, str), env=_environment(), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    failed_at, failure = None, ""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        print(f"[msrun] {line}", end="", flush=True)
+        if WORKER_FAILED in line:
+            failed_at, failure = time.perf_counter(), line.split("]")[-1].strip()
+            break
+    if failed_at is not None:
+        time.sleep(FAILURE_GRACE_S)  # let the other workers' logs flush
+        _end_tree(proc)
+    else:
+        proc.wait()
+    for path in worker_logs(log_dir):
+        print(f"===== {path.name} =====\n{path.read_text(errors='replace')}", flush=True)
+    if failed_at is not None or proc.returncode:
+        raise WorkerFailed(
+            f"a worker failed after {time.perf_counter() - started:.0f} s: "
+            f"{failure or f'msrun exited with {proc.returncode}'} (logs in {log_dir})\n"
+            f"{_failed_worker_tails(log_dir)}"
+        )
+    print(f"{workers} workers finished in {time.perf_counter() - started:.1f} s", flush=True)
