@@ -34,6 +34,7 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/prepare_cifar.py
+	$(BIN)/python bench/distributed.py
 
 clean:
 	rm -rf $(VENV) results/data results/runs
