@@ -1,8 +1,9 @@
 """`vgg16 <command>`: download, verify, prepare, train, select, eval, export, predict, plot.
 
 `train` and `eval` accept the seed's flags with the seed's names and meanings, so a user of
-the model zoo's `train.py`/`eval.py` can switch without relearning them. Every command takes
-`--config RECIPE.yaml` and `--set key=value`, so one recipe drives all of them.
+the model zoo's `train.py`/`eval.py` can switch without relearning them. Every command that
+reads a recipe takes `--config RECIPE.yaml` and `--set key=value`, so one recipe drives
+prepare, train, select, eval, export and predict alike.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import json
 import sys
 from pathlib import Path
 
-from vgg16.config import DATASETS, Recipe, load_recipe
+from vgg16.config import DATASETS, DEVICE_TARGETS, Recipe, load_recipe
 from vgg16.launch import WorkerFailed
 
 
-def _recipe_flags(p: argparse.ArgumentParser, *, seed_dataset: bool = True) -> None:
+def _recipe_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="recipe YAML (default: the dataset's built-in one)")
     p.add_argument(
         "--set",
@@ -26,20 +27,19 @@ def _recipe_flags(p: argparse.ArgumentParser, *, seed_dataset: bool = True) -> N
         metavar="KEY=VALUE",
         help="override a recipe key; repeatable",
     )
-    if seed_dataset:
-        p.add_argument("--dataset", choices=DATASETS, help="dataset type (seed flag)")
+    p.add_argument("--dataset", choices=DATASETS, help="dataset type (seed flag)")
 
 
 def _device_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--device_target",
-        choices=("CPU", "GPU", "Ascend"),
+        choices=DEVICE_TARGETS,
         help="backend (seed flag); default: the best available",
     )
     p.add_argument("--device_id", type=int, default=0, help="device index (seed flag)")
 
 
-def _parallel_flags(p: argparse.ArgumentParser, *, seed_flag: bool = False) -> None:
+def _parallel_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--workers",
         type=int,
@@ -53,11 +53,13 @@ def _parallel_flags(p: argparse.ArgumentParser, *, seed_flag: bool = False) -> N
         help="nodes of a SLURM allocation to spread --workers over (one msrun each)",
     )
     p.add_argument("--log_dir", type=Path, help="msrun's worker logs (default: beside the output)")
-    if seed_flag:
-        help_text = "1: this process is one worker of a launched group (seed flag)"
-    else:
-        help_text = "1: this process is one worker of a launched group (set by --workers)"
-    p.add_argument("--is_distributed", type=int, choices=(0, 1), default=0, help=help_text)
+    p.add_argument(
+        "--is_distributed",
+        type=int,
+        choices=(0, 1),
+        default=0,
+        help="1: this process is one worker of a launched group (seed flag; --workers sets it)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="prepared MindRecord folder or the seed's raw layout",
     )
-    _parallel_flags(p, seed_flag=True)
+    _parallel_flags(p)
     p.add_argument("--pre_trained", type=Path, help="checkpoint to start from (seed flag)")
     p.add_argument(
         "--reinit_head",

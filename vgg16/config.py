@@ -21,6 +21,7 @@ import yaml
 from vgg16.atomic import write_text
 
 DATASETS = ("cifar10", "imagenet2012", "digits")
+DEVICE_TARGETS = ("CPU", "GPU", "Ascend")
 LR_SCHEDULERS = ("step", "cosine_annealing", "exponential")
 INITIALIZE_MODES = ("XavierUniform", "KaimingNormal")
 PAD_MODES = ("same", "pad")

@@ -6,9 +6,7 @@ import mindspore as ms
 from mindspore import dataset as ds
 from mindspore import hal
 
-from vgg16.config import Recipe
-
-DEVICE_TARGETS = ("CPU", "GPU", "Ascend")
+from vgg16.config import DEVICE_TARGETS, Recipe
 
 
 def best_device_target() -> str:
