@@ -87,12 +87,11 @@ def _mismatches(actual: dict[str, str], expected: dict[str, str]) -> list[str]:
 
 def _file_digests(path: Path, algorithms: dict[str, str]) -> dict[str, str]:
     """Hex digests of ``path`` for each algorithm named in ``algorithms``, read in chunks."""
-    hashes = {algo: hashlib.new(algo) for algo in algorithms}
-    with path.open("rb") as file:
-        while chunk := file.read(CHUNK_BYTES):
-            for digest in hashes.values():
-                digest.update(chunk)
-    return {algo: digest.hexdigest() for algo, digest in hashes.items()}
+    digests = {}
+    for algo in algorithms:
+        with path.open("rb") as file:
+            digests[algo] = hashlib.file_digest(file, algo).hexdigest()
+    return digests
 
 
 def _download(

@@ -23,7 +23,7 @@ from vgg16.atomic import write_text
 SELECTION_COLUMNS = ("checkpoint", "epoch", "val_top1", "val_top5", "val_loss")
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
+def log_softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
@@ -49,7 +49,7 @@ def evaluate(
     for images, labels in dataset.create_tuple_iterator(num_epochs=1):
         logits = net(images).asnumpy().astype(np.float64)
         truth = labels.asnumpy().astype(np.int64)
-        log_probs = _log_softmax(logits)
+        log_probs = log_softmax(logits)
         loss_sum -= float(log_probs[np.arange(len(truth)), truth].sum())
         top5 = np.argsort(-logits, axis=1)[:, :k]
         top5_correct += int((top5 == truth[:, None]).any(axis=1).sum())

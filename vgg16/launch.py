@@ -91,15 +91,17 @@ def _environment() -> dict[str, str]:
 
 
 def _end_tree(proc: subprocess.Popen) -> None:
+    """Kill msrun and everything it started (workers, scheduler, log tailers)."""
     try:
         family = psutil.Process(proc.pid).children(recursive=True)
     except psutil.NoSuchProcess:
         family = []
-    for p in [*family, psutil.Process(proc.pid)] if proc.poll() is None else family:
+    for p in family:
         try:
             p.kill()
         except psutil.NoSuchProcess:
             continue
+    proc.kill()
     proc.wait()
 
 
@@ -109,12 +111,11 @@ def worker_logs(log_dir: Path) -> list[Path]:
 
 def _failed_worker_tails(log_dir: Path) -> str:
     """The end of each worker log that shows an error (all of them if none does)."""
-    logs = worker_logs(log_dir)
-    failed = [p for p in logs if "Traceback" in p.read_text(errors="replace")
-              or "error:" in p.read_text(errors="replace")] or logs  # fmt: skip
+    logs = {path: path.read_text(errors="replace") for path in worker_logs(log_dir)}
+    failed = {p: t for p, t in logs.items() if "Traceback" in t or "error:" in t} or logs
     parts = []
-    for path in failed:
-        tail = path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+    for path, text in failed.items():
+        tail = text.splitlines()[-LOG_TAIL_LINES:]
         parts.append(f"--- {path} (last {len(tail)} lines) ---\n" + "\n".join(tail))
     return "\n".join(parts)
 

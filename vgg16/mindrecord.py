@@ -46,7 +46,6 @@ SPLIT_KEYS = ("count", "per_class", "files")
 
 _WRITE_BATCH = 2000  # rows per write_raw_data call: large enough to amortise its overhead
 _PROGRESS_EVERY = 10_000
-_HASH_CHUNK = 1 << 20
 
 
 def prepare(
@@ -225,11 +224,9 @@ def _with_progress(rows: Iterator[dict], split: str, total: int) -> Iterator[dic
 
 def _file_checksum(path: Path) -> dict:
     """Size and SHA-256 of one source file."""
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        while chunk := f.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return {"path": str(path.resolve()), "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    return {"path": str(path.resolve()), "bytes": path.stat().st_size, "sha256": digest}
 
 
 def _listing_checksum(root: Path, paths: list[Path]) -> dict:

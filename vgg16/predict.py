@@ -14,6 +14,7 @@ from mindspore import nn
 
 from vgg16.atomic import write_text
 from vgg16.config import Recipe
+from vgg16.evaluate import log_softmax
 from vgg16.pipeline import ImageFiles, image_transforms, num_workers
 
 
@@ -39,8 +40,7 @@ def predict(
     probs = []
     for batch, _ in data.batch(recipe.eval_batch_size).create_tuple_iterator(num_epochs=1):
         logits = net(batch).asnumpy().astype(np.float64)
-        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probs.append(exp / exp.sum(axis=1, keepdims=True))
+        probs.append(np.exp(log_softmax(logits)))
     probs = np.concatenate(probs)
     k = min(5, len(class_names))
     buf = io.StringIO()

@@ -128,7 +128,7 @@ def resumable_checkpoints(ckpt_dir: Path, run_hash: str, *, set_aside: bool) -> 
     resumable = []
     for path in checkpoint.list_checkpoints(ckpt_dir):
         try:
-            _, meta = checkpoint.read(path)
+            _, meta = checkpoint.read(path, meta_only=True)
         except FileNotFoundError:  # rank 0 moved it aside meanwhile
             continue
         if meta.get("training_hash") == run_hash:
@@ -137,7 +137,7 @@ def resumable_checkpoints(ckpt_dir: Path, run_hash: str, *, set_aside: bool) -> 
             aside = ckpt_dir / f"previous-{meta.get('training_hash', 'unknown')}"
             aside.mkdir(exist_ok=True)
             shutil.move(str(path), aside / path.name)
-            print(f"moved {path.name} (another recipe) to {aside}", flush=True)
+            print(f"moved {path.name} (another recipe or training code) to {aside}", flush=True)
     return resumable
 
 
