@@ -2,8 +2,79 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
 import mindspore as ms
+import numpy as np
 import pytest
+
+from vgg16.readers import find_cifar_files, read_cifar_batches, write_cifar_batch, write_digits
+
+#: The training trajectory is then a pure function of the recipe and the data: no BatchNorm
+#: statistics per worker, no dropout masks, no augmentation and no shuffling.
+EXACT = ["batch_norm=false", "has_dropout=false", "augment=false", "shuffle=false",
+         "warmup_epochs=0", "lr_max=0.05", "eval_batch_size=16"]  # fmt: skip
+
+
+def sets(*pairs: str) -> list[str]:
+    """`--set` flags for each `key=value`."""
+    return [x for pair in pairs for x in ("--set", pair)]
+
+
+Vgg16 = Callable[..., subprocess.CompletedProcess]
+
+
+@pytest.fixture(scope="session")
+def vgg16() -> Vgg16:
+    """`python -m vgg16 ...` as its own process, as the workflow runs it; fails with its output."""
+
+    def run(*args, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "vgg16", *map(str, args)]
+        full_env = {**os.environ, "GLOG_v": "3", **(env or {})}
+        result = subprocess.run(cmd, capture_output=True, text=True, env=full_env)
+        if check and result.returncode:
+            raise AssertionError(f"{cmd} failed:\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}")
+        return result
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def digits(tmp_path_factory) -> tuple[np.ndarray, np.ndarray]:
+    """The training batch of the digits demo: (N, 32, 32, 3) uint8 images and their labels."""
+    raw = write_digits(tmp_path_factory.mktemp("digits"))
+    return read_cifar_batches(find_cifar_files(raw)["train"])
+
+
+def write_source(folder: Path, images: np.ndarray, labels: np.ndarray, train: int, test: int):
+    """A CIFAR-10 binary layout with the first `train` images, then `test` more as its test
+    batch; the class names are the digits'."""
+    folder.mkdir(parents=True)
+    write_cifar_batch(folder / "data_batch_1.bin", images[:train], labels[:train])
+    write_cifar_batch(folder / "test_batch.bin", images[train : train + test],
+                      labels[train : train + test])  # fmt: skip
+    (folder / "batches.meta.txt").write_text("".join(f"{d}\n" for d in range(10)))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_source(digits, tmp_path_factory) -> Path:
+    """64 training and 40 test images of the digits in the CIFAR-10 binary layout."""
+    return write_source(tmp_path_factory.mktemp("tiny") / "src", *digits, train=64, test=40)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tiny_source) -> Path:
+    """`tiny_source` prepared without a val split: 4 steps of 16 images per epoch."""
+    from vgg16.mindrecord import prepare
+
+    out = tiny_source.parent / "mindrecord"
+    prepare("digits", tiny_source, out, val_fraction=0.0)
+    return out
 
 
 @pytest.fixture

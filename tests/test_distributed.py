@@ -6,6 +6,7 @@ Each msrun start costs 10-25 s here, so the module shares one tiny dataset: 64 t
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,48 +17,40 @@ import mindspore as ms
 import numpy as np
 import psutil
 import pytest
+from conftest import EXACT, sets
 
 from vgg16.config import load_recipe
 from vgg16.launch import SCRIPT
-from vgg16.mindrecord import prepare
 from vgg16.model import build_net
-from vgg16.readers import find_cifar_files, read_cifar_batches, write_cifar_batch, write_digits
 
-# No BatchNorm (its statistics are per worker) and no dropout (its masks are random), no
-# augmentation and no shuffling: then 2 workers x batch 8 see exactly what 1 worker x 16 sees.
-EXACT = ["batch_norm=false", "has_dropout=false", "augment=false", "shuffle=false",
-         "max_epoch=1", "warmup_epochs=0", "lr_max=0.05", "eval_batch_size=16"]  # fmt: skip
+#: 2 workers x batch 8 then see exactly what 1 worker x 16 sees.
+ONE_EPOCH = [*EXACT, "max_epoch=1"]
 
+#: Every process that imports site (msrun, its scheduler, the workers) records each file it
+#: moves into place (`os.replace` raises the audit event "os.rename") with its rank.
+AUDIT_SITECUSTOMIZE = """
+import os, sys
 
-def sets(*pairs: str) -> list[str]:
-    return [x for pair in pairs for x in ("--set", pair)]
+def _record(event, args):
+    if event == "os.rename":
+        log = os.path.join(os.environ["VGG16_TEST_AUDIT"], f"{os.getpid()}.tsv")
+        with open(log, "a") as f:
+            f.write(f"{os.environ.get('RANK_ID', '-')}\\t{os.fsdecode(args[1])}\\n")
 
-
-def vgg16(*args, check=True) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "vgg16", *map(str, args)]
-    result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "GLOG_v": "3"})
-    if check and result.returncode:
-        raise AssertionError(f"{cmd} failed:\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}")
-    return result
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("dist")
-    images, labels = read_cifar_batches(find_cifar_files(write_digits(root / "digits"))["train"])
-    src = root / "src"
-    src.mkdir()
-    write_cifar_batch(src / "data_batch_1.bin", images[:64], labels[:64])
-    write_cifar_batch(src / "test_batch.bin", images[64:104], labels[64:104])
-    prepare("digits", src, root / "mindrecord", val_fraction=0.0)
-    return root / "mindrecord"
+sys.addaudithook(_record)
+"""
 
 
 @pytest.fixture(scope="module")
-def init_ckpt(data) -> Path:
+def data(tiny_data) -> Path:
+    return tiny_data
+
+
+@pytest.fixture(scope="module")
+def init_ckpt(tmp_path_factory) -> Path:
     ms.set_seed(0)
-    net = build_net(load_recipe(dataset="digits", overrides=EXACT))
-    path = data.parent / "init.ckpt"
+    net = build_net(load_recipe(dataset="digits", overrides=ONE_EPOCH))
+    path = tmp_path_factory.mktemp("init") / "init.ckpt"
     ms.save_checkpoint(net, str(path))
     return path
 
@@ -72,13 +65,20 @@ def final_weights(ckpt_dir: Path) -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def trained(data, init_ckpt) -> dict[str, Path]:
+def trained(vgg16, data, init_ckpt, tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("trained")
+    audit = root / "audit"
+    audit.mkdir()
+    (audit / "sitecustomize.py").write_text(AUDIT_SITECUSTOMIZE)
+    env = {"PYTHONPATH": str(audit), "VGG16_TEST_AUDIT": str(audit)}
     runs = {}
     for name, workers, batch in (("one", 1, 16), ("two", 2, 8)):
-        ckpt = data.parent / name / "ckpt"
+        ckpt = root / name / "ckpt"
         vgg16("train", "--workers", workers, "--data_path", data, "--ckpt_path", ckpt,
-              "--pre_trained", init_ckpt, *sets(*EXACT, f"batch_size={batch}"))  # fmt: skip
+              "--pre_trained", init_ckpt, *sets(*ONE_EPOCH, f"batch_size={batch}"),
+              env=env if workers == 2 else None)  # fmt: skip
         runs[name] = ckpt
+    runs["audit"] = audit
     return runs
 
 
@@ -93,23 +93,34 @@ def test_two_workers_equal_one_worker_with_twice_the_batch(trained, init_ckpt):
 
 
 def test_only_rank_zero_writes(trained):
+    """Whose process moved each checkpoint and history file into place (not their names)."""
     run = trained["two"].parent
+    moves = [line.split("\t") for log in trained["audit"].glob("*.tsv")
+             for line in log.read_text().splitlines()]  # fmt: skip
+    outputs = [(rank, path) for rank, path in moves if path.startswith(str(run))]
+    ckpts = [rank for rank, path in outputs if path.endswith(".ckpt")]
+    histories = [rank for rank, path in outputs if path.endswith("history.csv")]
+    assert ckpts and histories, moves  # the audit saw the writes
+    assert set(ckpts) == {"0"} and set(histories) == {"0"}, outputs
     assert len(list(trained["two"].glob("*.ckpt"))) == 1
-    assert (run / "history.csv").read_text().count("\n") == 2  # header + 1 epoch
     logs = sorted(p.name for p in (run / "msrun").glob("worker_*.log"))
     assert logs == ["worker_0.log", "worker_1.log"]
 
 
-def test_distributed_evaluation_counts_exactly_what_one_process_counts(trained, data):
+def test_distributed_evaluation_equals_one_process(vgg16, trained, data, tmp_path):
     best = next(trained["one"].glob("*.ckpt"))
     out = {}
     for workers in (1, 2):
-        out[workers] = data.parent / f"eval{workers}"
+        out[workers] = tmp_path / f"eval{workers}"
         vgg16("eval", "--workers", workers, "--data_path", data, "--pre_trained", best,
-              "--output", out[workers], *sets(*EXACT))  # fmt: skip
-    one = (out[1] / "confusion.csv").read_text()
-    assert (out[2] / "confusion.csv").read_text() == one
-    assert sum(int(v) for row in one.splitlines()[1:] for v in row.split(",")[1:]) == 40
+              "--output", out[workers], *sets(*ONE_EPOCH))  # fmt: skip
+    one, two = (json.loads((out[w] / "metrics.json").read_text()) for w in (1, 2))
+    assert two["num_images"] == one["num_images"] == 40
+    for key in ("top1", "top5", "loss"):
+        assert two[key] == pytest.approx(one[key], rel=1e-6), key
+    assert two["per_class_accuracy"] == pytest.approx(one["per_class_accuracy"])
+    assert 0 < one["top1"] < one["top5"] < 1  # a checkpoint that tells the metrics apart
+    assert (out[2] / "confusion.csv").read_text() == (out[1] / "confusion.csv").read_text()
 
 
 def _worker(launcher: subprocess.Popen, rank: str) -> psutil.Process | None:
@@ -126,10 +137,10 @@ def _worker(launcher: subprocess.Popen, rank: str) -> psutil.Process | None:
     return None
 
 
-def test_killed_worker_fails_the_job_promptly_with_its_error(data, tmp_path):
+def test_killed_worker_fails_the_job_with_its_error(data, tmp_path):
     cmd = [sys.executable, "-m", "vgg16", "train", "--workers", "2", "--data_path", str(data),
            "--ckpt_path", str(tmp_path / "ckpt"),
-           *sets(*EXACT, "max_epoch=50", "batch_size=8")]  # fmt: skip
+           *sets(*ONE_EPOCH, "max_epoch=50", "batch_size=8")]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "GLOG_v": "3"})  # fmt: skip
     try:
@@ -139,12 +150,10 @@ def test_killed_worker_fails_the_job_promptly_with_its_error(data, tmp_path):
         victim = _worker(proc, "1")
         assert victim is not None, "worker 1 never started training"
         victim.kill()
-        killed = time.monotonic()
-        _, stderr = proc.communicate(timeout=60)
-        took = time.monotonic() - killed
+        # msrun alone would wait out its scheduler's time-out; bench/distributed.py times it.
+        _, stderr = proc.communicate(timeout=180)
     finally:
         for child in psutil.Process(os.getpid()).children(recursive=True):
             child.kill()
     assert proc.returncode == 1
     assert "a worker failed" in stderr and "Error code: -9" in stderr, stderr[-3000:]
-    assert took < 20, f"took {took:.0f} s to fail"

@@ -41,7 +41,10 @@ def test_workers_run_the_same_command_as_one_group_member():
     ]  # fmt: skip
 
 
-def test_free_port_can_be_bound():
+def test_free_port_is_a_real_unused_port():
+    """Binding that exact port works now; port 0 would mean "any port" and always bind."""
     port = free_port()
+    assert 1024 <= port <= 65535
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("", port))
+        assert sock.getsockname()[1] == port

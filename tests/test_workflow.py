@@ -1,25 +1,26 @@
-"""The Snakemake workflow, driven through the real `snakemake` on a copy of the repository.
+"""The Snakemake workflow, driven through the real `snakemake` on copies of the repository.
 
 A tiny CIFAR-format set (200 of scikit-learn's digits) and a 2-epoch recipe make a full run
-take about a minute on 2 cores; the five rerun cases then edit the config or the code and
-check which jobs Snakemake runs. The tests of this module run in order and share the copy.
+take about a minute on 2 cores. That finished run is made once per session; each rerun test
+works on its own copy of it, so any test passes or fails alone (`pytest -k`).
 """
 
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tarfile
-import time
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import write_source
 
-from vgg16.readers import find_cifar_files, read_cifar_batches, write_cifar_batch, write_digits
+from vgg16 import checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_RECIPE = {
@@ -28,6 +29,13 @@ TINY_RECIPE = {
     "keep_checkpoint_max": 5, "random_flip": False, "log_interval": 5,
     "mean": [0.19, 0.19, 0.19], "std": [0.33, 0.33, 0.33],
 }  # fmt: skip
+#: Relative to the working directory, so that copies of a finished run keep their parameters.
+DATASETS = {
+    "tiny": {"format": "cifar10", "data_path": "src", "expect": {"train": 160, "test": 40},
+             "val_fraction": 0.2},
+}  # fmt: skip
+ALL_RULES = {"download", "verify", "to_mindrecord", "train", "select", "evaluate", "plots",
+             "summary", "all"}  # fmt: skip
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -66,112 +74,118 @@ def copy_repo(dest: Path) -> Path:
 
 
 def write_config(workdir: Path, runs: dict, datasets: dict | None = None) -> list[str]:
-    config = {"datasets": datasets or DATASETS(workdir), "runs": runs}
+    config = {"datasets": datasets or DATASETS, "runs": runs}
     (workdir / "test-config.yaml").write_text(yaml.safe_dump(config))
     return ["--configfile", str(workdir / "test-config.yaml"), "--replace-workflow-config"]
-
-
-def DATASETS(workdir: Path) -> dict:  # noqa: N802 (a constant that needs the path)
-    return {
-        "tiny": {"format": "cifar10", "data_path": str(workdir / "src"),
-                 "expect": {"train": 160, "test": 40}, "val_fraction": 0.2},
-    }  # fmt: skip
 
 
 def tiny_run(**overrides) -> dict:
     return {"dataset": "tiny", "recipe": "tiny.yaml", "set": overrides}
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    """A copy of the repository with a tiny dataset, after one complete run."""
+@pytest.fixture(scope="session")
+def finished(digits, tmp_path_factory) -> Path:
+    """A copy of the repository with a tiny dataset, after one complete run. Read-only."""
     workdir = copy_repo(tmp_path_factory.mktemp("workflow"))
-    digits = read_cifar_batches(find_cifar_files(write_digits(workdir / "digits"))["train"])
-    src = workdir / "src"
-    src.mkdir()
-    write_cifar_batch(src / "data_batch_1.bin", digits[0][:160], digits[1][:160])
-    write_cifar_batch(src / "test_batch.bin", digits[0][160:200], digits[1][160:200])
+    write_source(workdir / "src", *digits, train=160, test=40)
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY_RECIPE))
-    args = write_config(workdir, {"tiny": tiny_run()})
-    result = snakemake(workdir, *args)
-    assert set(job_counts(result)) == {
-        "download", "verify", "to_mindrecord", "train", "select", "evaluate", "plots",
-        "summary", "all",
-    }  # fmt: skip
+    result = snakemake(workdir, *write_config(workdir, {"tiny": tiny_run()}))
+    assert set(job_counts(result)) == ALL_RULES
     return workdir
 
 
-def test_full_run_writes_every_interface_path(workdir):
-    run = workdir / "results" / "runs" / "tiny"
+def _link_checkpoints(src: str, dst: str) -> None:
+    """Checkpoints are only ever replaced, moved or deleted, never written in place, so the
+    copies can share them (about 0.8 GB per copy)."""
+    if src.endswith(".ckpt"):
+        os.link(src, dst)
+    else:
+        shutil.copy2(src, dst)
+
+
+@pytest.fixture
+def workdir(finished, tmp_path) -> Path:
+    """This test's own copy of the finished run, modification times and Snakemake state kept."""
+    copy = tmp_path / "w"
+    shutil.copytree(finished, copy, symlinks=True, copy_function=_link_checkpoints)
+    yield copy
+    shutil.rmtree(copy)
+
+
+def test_full_run_writes_every_interface_path(finished):
+    run = finished / "results" / "runs" / "tiny"
     for path in ("train/history.csv", "train/recipe.yaml", "select/selection.csv",
                  "select/best.ckpt", "eval/metrics.json", "eval/confusion.csv",
                  "plots/loss.png", "plots/lr.png", "plots/accuracy.png"):  # fmt: skip
         assert (run / path).is_file(), path
     assert len(list((run / "train" / "ckpt").glob("*.ckpt"))) == 2
-    data = workdir / "results" / "data" / "tiny"
+    data = finished / "results" / "data" / "tiny"
     assert (data / "verified.json").is_file() and (data / "mindrecord" / "manifest.json").is_file()
-    summary = (workdir / "results" / "summary.csv").read_text().splitlines()
+    summary = (finished / "results" / "summary.csv").read_text().splitlines()
     assert summary[0].startswith("run,dataset,recipe,epochs,val_top1")
     assert summary[1].startswith("tiny,cifar10,tiny.yaml,2,")
     for rule in ("train", "select", "evaluate", "to_mindrecord"):
-        assert list((workdir / "results" / "benchmarks" / rule).glob("*.tsv")), rule
+        assert list((finished / "results" / "benchmarks" / rule).glob("*.tsv")), rule
 
 
-def test_1_second_run_has_nothing_to_do(workdir):
-    started = time.perf_counter()
+def test_second_run_has_nothing_to_do(workdir):
     result = snakemake(workdir, *write_config(workdir, {"tiny": tiny_run()}))
-    seconds = time.perf_counter() - started
     assert "Nothing to be done" in result.stdout + result.stderr
-    assert seconds < 3, f"no-op run took {seconds:.1f} s"
 
 
-def test_2_eval_batch_size_reruns_evaluation_only(workdir):
+def test_eval_batch_size_reruns_evaluation_only(workdir):
     run = {**tiny_run(), "eval_batch_size": 8}
     result = snakemake(workdir, *write_config(workdir, {"tiny": run}))
     assert job_counts(result) == {"evaluate": 1, "summary": 1, "all": 1}
 
 
-def test_3_learning_rate_reruns_training_not_data(workdir):
-    run = {**tiny_run(lr_max=0.02), "eval_batch_size": 8}
-    result = snakemake(workdir, *write_config(workdir, {"tiny": run}))
+def training_hashes(ckpt_dir: Path) -> set[str]:
+    return {checkpoint.read(p, meta_only=True)[1]["training_hash"] for p in ckpt_dir.glob("*.ckpt")}
+
+
+def test_learning_rate_reruns_training_not_data(workdir):
+    ckpt = workdir / "results" / "runs" / "tiny" / "train" / "ckpt"
+    (before,) = training_hashes(ckpt)
+    result = snakemake(workdir, *write_config(workdir, {"tiny": tiny_run(lr_max=0.02)}))
     assert job_counts(result) == {
         "train": 1, "select": 1, "evaluate": 1, "plots": 1, "summary": 1, "all": 1,
     }  # fmt: skip
     # The first recipe's checkpoints are kept aside, not deleted, and not selected.
+    assert training_hashes(ckpt / f"previous-{before}") == {before}
+    assert len(list(ckpt.glob("*.ckpt"))) == 2 and before not in training_hashes(ckpt)
+
+
+def test_training_code_edit_retrains_and_keeps_the_data(workdir):
+    """Snakemake reruns `train`, and `train` really trains again rather than "resuming" the
+    finished run: the old checkpoints are set aside and every epoch is trained anew."""
     ckpt = workdir / "results" / "runs" / "tiny" / "train" / "ckpt"
-    assert len(list(ckpt.glob("previous-*/*.ckpt"))) == 2
-    assert len(list(ckpt.glob("*.ckpt"))) == 2
-
-
-def test_4_schedule_code_change_reruns_training_not_conversion(workdir):
+    (before,) = training_hashes(ckpt)
     schedule = workdir / "vgg16" / "schedule.py"
     schedule.write_text(schedule.read_text() + "\n# edited\n")
-    run = {**tiny_run(lr_max=0.02), "eval_batch_size": 8}
-    result = snakemake(workdir, *write_config(workdir, {"tiny": run}))
+    result = snakemake(workdir, *write_config(workdir, {"tiny": tiny_run()}))
     assert job_counts(result) == {
         "train": 1, "select": 1, "evaluate": 1, "plots": 1, "summary": 1, "all": 1,
     }  # fmt: skip
+    assert training_hashes(ckpt / f"previous-{before}") == {before}
+    (after,) = training_hashes(ckpt)
+    assert after != before and len(list(ckpt.glob("*.ckpt"))) == 2
+    log = (workdir / "results" / "logs" / "train" / "tiny.log").read_text()
+    assert "epoch 1/2 done" in log and "epoch 2/2 done" in log and "resuming" not in log
 
 
-def test_5_a_second_run_trains_only_itself(workdir):
-    runs = {"tiny": {**tiny_run(lr_max=0.02), "eval_batch_size": 8}, "tiny_b": tiny_run()}
+def test_a_second_run_trains_only_itself(workdir):
+    runs = {"tiny": tiny_run(), "tiny_b": tiny_run(lr_max=0.02)}
     result = snakemake(workdir, *write_config(workdir, runs))
-    counts = job_counts(result)
-    assert counts.get("download") is None and counts.get("to_mindrecord") is None
-    assert {k: counts.get(k) for k in ("train", "select", "evaluate", "plots")} == dict.fromkeys(
-        ("train", "select", "evaluate", "plots"), 1
-    )
+    assert job_counts(result) == {
+        "train": 1, "select": 1, "evaluate": 1, "plots": 1, "summary": 1, "all": 1,
+    }  # fmt: skip
     assert "run=tiny_b" in result.stdout + result.stderr
     summary = (workdir / "results" / "summary.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in summary[1:]] == ["tiny", "tiny_b"]
 
 
-def test_6_a_two_worker_run_completes_and_its_checkpoints_load(workdir):
-    runs = {
-        "tiny": {**tiny_run(lr_max=0.02), "eval_batch_size": 8},
-        "tiny_b": tiny_run(),
-        "tiny_w2": {**tiny_run(), "workers": 2},
-    }
+def test_a_two_worker_run_completes_and_its_checkpoints_load(workdir):
+    runs = {"tiny": tiny_run(), "tiny_w2": {**tiny_run(), "workers": 2}}
     result = snakemake(workdir, *write_config(workdir, runs))
     counts = job_counts(result)
     assert {k: counts.get(k) for k in ("train", "select", "evaluate")} == dict.fromkeys(

@@ -1,0 +1,117 @@
+"""`select` and `eval` on checkpoints whose predictions are set by hand.
+
+Each checkpoint's last layer has zero weights, so its logits are its bias whatever the image:
+"always class k", with the other classes ranked by index. The val split holds only 3s and
+the test split mostly 7s, so the checkpoint best on val (epoch 2) is neither the last one
+(epoch 3) nor the one best on test (epoch 1), and every metric is computed here by hand.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import mindspore as ms
+import numpy as np
+import pytest
+from conftest import write_source
+
+from vgg16 import checkpoint
+from vgg16.config import load_recipe
+from vgg16.model import build_net
+
+#: Epoch -> the class its checkpoint always predicts.
+ALWAYS = {1: 7, 2: 3, 3: 5}
+TEST_LABELS = [7] * 30 + [0, 0, 1, 1, 2, 2, 4, 4, 4, 4]
+
+
+def bias(k: int) -> np.ndarray:
+    """Class k first, then the others in index order."""
+    b = -0.1 * np.arange(10, dtype=np.float32)
+    b[k] = 5.0
+    return b
+
+
+def hand_metrics(b: np.ndarray, labels: list[int]) -> dict:
+    """top-1, top-5 and mean cross-entropy of constant logits `b`, computed independently."""
+    log_probs = b.astype(np.float64) - np.log(np.exp(b.astype(np.float64)).sum())
+    ranked = sorted(range(10), key=lambda c: -b[c])
+    return {
+        "top1": sum(y == ranked[0] for y in labels) / len(labels),
+        "top5": sum(y in ranked[:5] for y in labels) / len(labels),
+        "loss": -sum(log_probs[y] for y in labels) / len(labels),
+    }
+
+
+@pytest.fixture(scope="module")
+def setup(digits, tmp_path_factory) -> dict[str, Path]:
+    from vgg16.mindrecord import prepare
+
+    images, labels = digits
+    root = tmp_path_factory.mktemp("select")
+    threes = images[labels == 3][:40]
+    test = np.concatenate([images[labels == y][:1] for y in TEST_LABELS])
+    src = write_source(root / "src", np.concatenate([threes, test]),
+                       np.array([3] * 40 + TEST_LABELS), train=40, test=40)  # fmt: skip
+    prepare("digits", src, root / "data", val_fraction=0.25)
+    ckpt = root / "ckpt"
+    net = build_net(load_recipe(dataset="digits"))
+    head = net.classifier[6]
+    head.weight.set_data(ms.Tensor(np.zeros(head.weight.shape, np.float32)))
+    for epoch, k in ALWAYS.items():
+        head.bias.set_data(ms.Tensor(bias(k)))
+        checkpoint.save(net, ckpt / checkpoint.checkpoint_name(epoch), {"epoch": epoch})
+    return {"data": root / "data", "ckpt": ckpt, "root": root}
+
+
+@pytest.fixture(scope="module")
+def selected(vgg16, setup) -> Path:
+    out = setup["root"] / "selected"
+    vgg16("select", "--dataset", "digits", "--data_path", setup["data"],
+          "--ckpt_path", setup["ckpt"], "--output", out)  # fmt: skip
+    return out
+
+
+def test_the_val_split_is_what_the_hand_computation_assumes(setup):
+    manifest = json.loads((setup["data"] / "manifest.json").read_text())
+    assert manifest["splits"]["val"]["per_class"] == [0, 0, 0, 10, 0, 0, 0, 0, 0, 0]
+    assert manifest["splits"]["test"]["count"] == len(TEST_LABELS)
+
+
+def test_select_scores_every_checkpoint_on_val(selected):
+    with (selected / "selection.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    for row in rows:
+        want = hand_metrics(bias(ALWAYS[int(row["epoch"])]), [3] * 10)
+        assert float(row["val_top1"]) == pytest.approx(want["top1"])
+        assert float(row["val_top5"]) == pytest.approx(want["top5"])
+        assert float(row["val_loss"]) == pytest.approx(want["loss"], rel=1e-5)
+
+
+def test_select_publishes_the_best_on_val_not_the_last_nor_the_best_on_test(setup, selected):
+    best = (selected / "best.ckpt").read_bytes()
+    assert best == (setup["ckpt"] / checkpoint.checkpoint_name(2)).read_bytes()
+
+
+def test_eval_metrics_equal_a_hand_computation(vgg16, setup, selected):
+    out = setup["root"] / "eval"
+    vgg16("eval", "--dataset", "digits", "--data_path", setup["data"],
+          "--pre_trained", selected / "best.ckpt", "--output", out)  # fmt: skip
+    metrics = json.loads((out / "metrics.json").read_text())
+    want = hand_metrics(bias(3), TEST_LABELS)
+    assert metrics["num_images"] == len(TEST_LABELS)
+    assert metrics["top1"] == pytest.approx(want["top1"])
+    assert metrics["top5"] == pytest.approx(want["top5"])  # 0.25: the ten non-7s
+    assert metrics["loss"] == pytest.approx(want["loss"], rel=1e-5)
+    present = set(TEST_LABELS)
+    assert metrics["per_class_accuracy"] == {
+        str(c): (0.0 if c in present else None) for c in range(10)
+    }
+    with (out / "confusion.csv").open() as f:
+        confusion = [[int(v) for v in row[1:]] for row in list(csv.reader(f))[1:]]
+    expected = np.zeros((10, 10), int)
+    for y in TEST_LABELS:
+        expected[y, 3] += 1
+    assert confusion == expected.tolist()
