@@ -70,7 +70,8 @@ def trained(vgg16, data, init_ckpt, tmp_path_factory) -> dict[str, Path]:
     audit = root / "audit"
     audit.mkdir()
     (audit / "sitecustomize.py").write_text(AUDIT_SITECUSTOMIZE)
-    env = {"PYTHONPATH": str(audit), "VGG16_TEST_AUDIT": str(audit)}
+    path = os.pathsep.join(filter(None, [str(audit), os.environ.get("PYTHONPATH")]))
+    env = {"PYTHONPATH": path, "VGG16_TEST_AUDIT": str(audit)}
     runs = {}
     for name, workers, batch in (("one", 1, 16), ("two", 2, 8)):
         ckpt = root / name / "ckpt"
