@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench mutate clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -20,7 +20,7 @@ run: $(STAMP)
 	@echo
 	@$(BIN)/python -c "import pandas as pd; print(pd.read_csv('results/summary.csv').to_string(index=False))"
 	@echo
-	@echo "summary: results/summary.csv; per run: results/runs/<run>/{eval,select,plots}/"
+	@echo "summary: results/summary.csv; per run: results/runs/<run>/{train,select,eval,plots}/"
 	@echo "report: $(BIN)/snakemake --report results/report.html"
 
 lint: $(STAMP)
@@ -31,10 +31,17 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
+# Mutation testing of the modules whose tests are fast (see [tool.mutmut] in pyproject.toml);
+# not part of `make test`: it takes about half an hour on 2 cores.
+mutate: $(STAMP)
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut results
+
 bench: $(STAMP)
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/prepare_cifar.py
 	$(BIN)/python bench/distributed.py
 
 clean:
-	rm -rf $(VENV) results/data results/runs
+	rm -rf $(VENV) results/data results/runs mutants

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vgg16.mindrecord import prepare
+from vgg16.prepare import prepare
 from vgg16.readers import CIFAR_FOLDER, write_cifar_batch
 
 

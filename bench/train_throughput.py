@@ -29,7 +29,7 @@ from vgg16.train import build_optimizer
 steps, batch = int(sys.argv[1]), int(sys.argv[2])
 ms.set_context(mode=ms.GRAPH_MODE)
 ms.set_device("CPU")
-recipe = load_recipe(dataset="digits", overrides=[f"batch_size={batch}"])
+recipe = load_recipe(dataset="digits", overrides={"batch_size": batch})
 net = build_net(recipe)
 opt = build_optimizer(net, recipe, np.full(steps + 1, 0.01, dtype=np.float32))
 step = build_train_network(net, opt, CrossEntropySmooth(num_classes=10), level="O0",

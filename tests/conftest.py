@@ -14,6 +14,9 @@ import pytest
 
 from vgg16.readers import find_cifar_files, read_cifar_batches, write_cifar_batch, write_digits
 
+# One device for the whole session: MindSpore refuses to change it once a kernel has run.
+ms.set_device("CPU")
+
 #: The training trajectory is then a pure function of the recipe and the data: no BatchNorm
 #: statistics per worker, no dropout masks, no augmentation and no shuffling.
 EXACT = ["batch_norm=false", "has_dropout=false", "augment=false", "shuffle=false",
@@ -70,7 +73,7 @@ def tiny_source(digits, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_data(tiny_source) -> Path:
     """`tiny_source` prepared without a val split: 4 steps of 16 images per epoch."""
-    from vgg16.mindrecord import prepare
+    from vgg16.prepare import prepare
 
     out = tiny_source.parent / "mindrecord"
     prepare("digits", tiny_source, out, val_fraction=0.0)
@@ -81,6 +84,5 @@ def tiny_data(tiny_source) -> Path:
 def pynative():
     """Eager execution: shape and gradient checks need no graph compilation (seconds each)."""
     ms.set_context(mode=ms.PYNATIVE_MODE)
-    ms.set_device("CPU")
     yield
     ms.set_context(mode=ms.GRAPH_MODE)

@@ -70,7 +70,7 @@ def test_missing_unexpected_and_mismatched_names_are_errors(tmp_path: Path, reci
     }
     with pytest.raises(ValueError, match=r"unexpected \['head.weight'\]"):
         checkpoint.load_weights(build_net(recipe), extra, source=Path("u.ckpt"))
-    other = build_net(load_recipe(dataset="digits", overrides=["num_classes=7"]))
+    other = build_net(load_recipe(dataset="digits", overrides={"num_classes": 7}))
     with pytest.raises(ValueError, match=r"classifier.6.weight.*--reinit_head"):
         checkpoint.load_weights(
             build_net(recipe), {p.name: p for p in other.get_parameters()}, source=Path("s.ckpt")
@@ -79,7 +79,7 @@ def test_missing_unexpected_and_mismatched_names_are_errors(tmp_path: Path, reci
 
 def test_reinit_head_keeps_the_trunk_and_a_fresh_last_layer(recipe):
     ten = build_net(recipe)
-    seven = build_net(load_recipe(dataset="digits", overrides=["num_classes=7"]))
+    seven = build_net(load_recipe(dataset="digits", overrides={"num_classes": 7}))
     before = seven.classifier[6].weight.asnumpy().copy()
     checkpoint.load_weights(
         seven, {p.name: p for p in ten.get_parameters()}, source=Path("x.ckpt"), reinit_head=True

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vgg16.config import RECIPE_DIR, load_recipe, parse_overrides
+from vgg16.config import RECIPE_DIR, check_dataset, load_recipe, parse_overrides
 
 # The seed README's tables (section 参数配置), transcribed key by key.
 SEED_CIFAR10 = {
@@ -77,11 +77,15 @@ def test_digits_is_the_default_recipe():
 
 
 def test_overrides_apply_after_the_file():
-    recipe = load_recipe(dataset="digits", overrides=["lr_max=0.2", "image_size=64,64"])
+    recipe = load_recipe(
+        dataset="digits", overrides=parse_overrides(["lr_max=0.2", "image_size=64,64"])
+    )
     assert recipe.lr_max == pytest.approx(0.2)
     assert recipe.image_size == (64, 64)
     assert parse_overrides(["has_bias=true", "lr=0.5"]) == {"has_bias": True, "lr": 0.5}
-    assert load_recipe(dataset="digits", overrides=["lr=1e-3"]).lr == pytest.approx(1e-3)
+    assert load_recipe(
+        dataset="digits", overrides=parse_overrides(["lr=1e-3"])
+    ).lr == pytest.approx(1e-3)
 
 
 def test_unknown_key_is_named(tmp_path: Path):
@@ -108,7 +112,7 @@ def test_unknown_key_is_named(tmp_path: Path):
 )
 def test_bad_values_name_the_key_and_what_is_allowed(override, message):
     with pytest.raises(ValueError, match=message):
-        load_recipe(dataset="digits", overrides=[override])
+        load_recipe(dataset="digits", overrides=parse_overrides([override]))
 
 
 def test_set_without_equals_is_rejected():
@@ -128,12 +132,35 @@ def test_missing_recipe_file_names_the_path(tmp_path: Path):
 
 def test_hash_follows_training_keys_only():
     base = load_recipe(dataset="digits")
-    assert load_recipe(dataset="digits", overrides=["eval_batch_size=7"]).hash() == base.hash()
-    assert load_recipe(dataset="digits", overrides=["keep_checkpoint_max=2"]).hash() == base.hash()
-    assert load_recipe(dataset="digits", overrides=["lr_max=0.06"]).hash() != base.hash()
+    assert load_recipe(dataset="digits", overrides={"eval_batch_size": 7}).hash() == base.hash()
+    assert load_recipe(dataset="digits", overrides={"keep_checkpoint_max": 2}).hash() == base.hash()
+    assert load_recipe(dataset="digits", overrides={"lr_max": 0.06}).hash() != base.hash()
 
 
 def test_dump_round_trips(tmp_path: Path):
-    recipe = load_recipe(dataset="imagenet2012", overrides=["max_epoch=3"])
+    recipe = load_recipe(dataset="imagenet2012", overrides={"max_epoch": 3})
     recipe.dump(tmp_path / "recipe.yaml")
     assert load_recipe(tmp_path / "recipe.yaml") == recipe
+
+
+def test_conversion_keys_of_old_recipes_are_ignored_with_a_warning(tmp_path: Path):
+    path = tmp_path / "old.yaml"
+    path.write_text("dataset: digits\nval_fraction: 0.2\nshards: 4\nlr_max: 0.07\n")
+    with pytest.warns(FutureWarning, match=r"\['shards', 'val_fraction'\].*vgg16 prepare"):
+        recipe = load_recipe(path)
+    assert recipe.lr_max == pytest.approx(0.07)
+    assert not hasattr(recipe, "val_fraction")
+
+
+@pytest.mark.parametrize(
+    ("dataset", "num_classes", "message"),
+    [
+        ("imagenet2012", 10, "holds 'imagenet2012' data but the recipe is for 'digits'"),
+        ("digits", 1000, "has 1000 classes but the recipe's num_classes is 10"),
+    ],
+)
+def test_a_recipe_must_fit_its_data(dataset, num_classes, message):
+    recipe = load_recipe(dataset="digits")
+    check_dataset(recipe, "cifar10", 10, "x")  # one layout, one reader: allowed
+    with pytest.raises(ValueError, match=message):
+        check_dataset(recipe, dataset, num_classes, "data folder")

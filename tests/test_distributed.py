@@ -19,7 +19,7 @@ import psutil
 import pytest
 from conftest import EXACT, sets
 
-from vgg16.config import load_recipe
+from vgg16.config import load_recipe, parse_overrides
 from vgg16.launch import SCRIPT
 from vgg16.model import build_net
 
@@ -49,7 +49,7 @@ def data(tiny_data) -> Path:
 @pytest.fixture(scope="module")
 def init_ckpt(tmp_path_factory) -> Path:
     ms.set_seed(0)
-    net = build_net(load_recipe(dataset="digits", overrides=ONE_EPOCH))
+    net = build_net(load_recipe(dataset="digits", overrides=parse_overrides(ONE_EPOCH)))
     path = tmp_path_factory.mktemp("init") / "init.ckpt"
     ms.save_checkpoint(net, str(path))
     return path
@@ -74,11 +74,10 @@ def trained(vgg16, data, init_ckpt, tmp_path_factory) -> dict[str, Path]:
     env = {"PYTHONPATH": path, "VGG16_TEST_AUDIT": str(audit)}
     runs = {}
     for name, workers, batch in (("one", 1, 16), ("two", 2, 8)):
-        ckpt = root / name / "ckpt"
-        vgg16("train", "--workers", workers, "--data_path", data, "--ckpt_path", ckpt,
+        vgg16("train", "--workers", workers, "--data_path", data, "--output", root / name,
               "--pre_trained", init_ckpt, *sets(*ONE_EPOCH, f"batch_size={batch}"),
               env=env if workers == 2 else None)  # fmt: skip
-        runs[name] = ckpt
+        runs[name] = root / name / "ckpt"
     runs["audit"] = audit
     return runs
 
@@ -113,7 +112,7 @@ def test_distributed_evaluation_equals_one_process(vgg16, trained, data, tmp_pat
     out = {}
     for workers in (1, 2):
         out[workers] = tmp_path / f"eval{workers}"
-        vgg16("eval", "--workers", workers, "--data_path", data, "--pre_trained", best,
+        vgg16("evaluate", "--workers", workers, "--data_path", data, "--pre_trained", best,
               "--output", out[workers], *sets(*ONE_EPOCH))  # fmt: skip
     one, two = (json.loads((out[w] / "metrics.json").read_text()) for w in (1, 2))
     assert two["num_images"] == one["num_images"] == 40
@@ -140,7 +139,7 @@ def _worker(launcher: subprocess.Popen, rank: str) -> psutil.Process | None:
 
 def test_killed_worker_fails_the_job_with_its_error(data, tmp_path):
     cmd = [sys.executable, "-m", "vgg16", "train", "--workers", "2", "--data_path", str(data),
-           "--ckpt_path", str(tmp_path / "ckpt"),
+           "--output", str(tmp_path),
            *sets(*ONE_EPOCH, "max_epoch=50", "batch_size=8")]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "GLOG_v": "3"})  # fmt: skip

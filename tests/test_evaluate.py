@@ -12,7 +12,7 @@ import pytest
 from mindspore import dataset as ds
 from mindspore import nn
 
-from vgg16.evaluate import evaluate
+from vgg16.metrics import evaluate
 
 NUM_CLASSES = 6
 

@@ -1,13 +1,15 @@
-"""msrun and SLURM command lines, and what each worker is told to run."""
+"""msrun and SLURM command lines, and how a worker knows it is one."""
 
 import shlex
 import socket
 from pathlib import Path
 
-from vgg16.cli import _worker_argv
-from vgg16.launch import SCRIPT, free_port, msrun_command, slurm_command
+import pytest
 
-ARGS = ["train", "--data_path", "d", "--ckpt_path", "c", "--is_distributed", "1"]
+from vgg16.cli import build_parser
+from vgg16.launch import SCRIPT, free_port, msrun_command, slurm_command, wanted
+
+ARGS = ["train", "--data_path", "d", "--output", "c", "--workers", "8"]
 
 
 def test_msrun_command_on_one_machine():
@@ -23,7 +25,7 @@ def test_slurm_command_for_two_nodes_of_four_gpus():
     inner = (
         f'msrun --worker_num=8 --local_worker_num=4 --master_addr="$MASTER_ADDR" '
         f'--node_rank="$SLURM_NODEID" --master_port=4321 --join=True --log_dir=L {SCRIPT} '
-        "train --data_path d --ckpt_path c --is_distributed 1"
+        "train --data_path d --output c --workers 8"
     )
     assert cmd == (
         'MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1) '
@@ -34,11 +36,25 @@ def test_slurm_command_for_two_nodes_of_four_gpus():
     assert shlex.split(cmd)[-1] == inner
 
 
-def test_workers_run_the_same_command_as_one_group_member():
-    argv = ["train", "--workers", "2", "--nodes=1", "--data_path", "d", "--set", "lr=0.1"]
-    assert _worker_argv(argv) == [
-        "train", "--data_path", "d", "--set", "lr=0.1", "--is_distributed", "1",
-    ]  # fmt: skip
+def test_workers_run_the_same_command_knowing_their_role_from_msrun(monkeypatch):
+    """msrun passes the command line on unchanged and sets MS_ROLE in the processes it starts:
+    the launcher relaunches, a worker (or msrun's scheduler) runs the stage."""
+    args = build_parser().parse_args(ARGS)
+    monkeypatch.delenv("MS_ROLE", raising=False)
+    assert wanted(args)
+    for role in ("MS_WORKER", "MS_SCHED"):
+        monkeypatch.setenv("MS_ROLE", role)
+        assert not wanted(args)
+    monkeypatch.delenv("MS_ROLE")
+    assert not wanted(build_parser().parse_args(["train", "--data_path", "d"]))
+
+
+@pytest.mark.parametrize("command", ["select", "evaluate", "eval"])
+def test_evaluation_commands_take_workers_too(command):
+    extra = ["--train", "t"] if command == "select" else ["--pre_trained", "p"]
+    args = build_parser().parse_args([command, "--data_path", "d", "--output", "o",
+                                      "--workers", "2", *extra])  # fmt: skip
+    assert args.stage == ("evaluate" if command == "eval" else command) and args.workers == 2
 
 
 def test_free_port_is_a_real_unused_port():

@@ -103,7 +103,7 @@ def test_dropout_only_while_training(pynative):
     net.set_train(False)
     np.testing.assert_array_equal(dropout(ones).asnumpy(), ones.asnumpy())
     np.testing.assert_array_equal(net(x).asnumpy(), net(x).asnumpy())
-    no_dropout = build_net(load_recipe(dataset="digits", overrides=["has_dropout=false"]))
+    no_dropout = build_net(load_recipe(dataset="digits", overrides={"has_dropout": False}))
     no_dropout.set_train(True)
     np.testing.assert_array_equal(no_dropout.classifier[2](ones).asnumpy(), ones.asnumpy())
 
@@ -131,9 +131,8 @@ def test_loss_falls_on_a_fixed_batch():
     from mindspore.amp import FixedLossScaleManager, build_train_network
 
     ms.set_context(mode=ms.GRAPH_MODE)
-    ms.set_device("CPU")
     ms.set_seed(0)
-    recipe = load_recipe(dataset="digits", overrides=["loss_scale=8"])
+    recipe = load_recipe(dataset="digits", overrides={"loss_scale": 8})
     net = build_net(recipe)
     optimizer = build_optimizer(net, recipe, np.full(30, 0.01, dtype=np.float32))
     step = build_train_network(

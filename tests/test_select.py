@@ -46,7 +46,7 @@ def hand_metrics(b: np.ndarray, labels: list[int]) -> dict:
 
 @pytest.fixture(scope="module")
 def setup(digits, tmp_path_factory) -> dict[str, Path]:
-    from vgg16.mindrecord import prepare
+    from vgg16.prepare import prepare
 
     images, labels = digits
     root = tmp_path_factory.mktemp("select")
@@ -55,21 +55,22 @@ def setup(digits, tmp_path_factory) -> dict[str, Path]:
     src = write_source(root / "src", np.concatenate([threes, test]),
                        np.array([3] * 40 + TEST_LABELS), train=40, test=40)  # fmt: skip
     prepare("digits", src, root / "data", val_fraction=0.25)
-    ckpt = root / "ckpt"
-    net = build_net(load_recipe(dataset="digits"))
+    recipe = load_recipe(dataset="digits")
+    recipe.dump(root / "train" / "recipe.yaml")  # as `train` leaves it for `select`
+    ckpt = root / "train" / "ckpt"
+    net = build_net(recipe)
     head = net.classifier[6]
     head.weight.set_data(ms.Tensor(np.zeros(head.weight.shape, np.float32)))
     for epoch, k in ALWAYS.items():
         head.bias.set_data(ms.Tensor(bias(k)))
         checkpoint.save(net, ckpt / checkpoint.checkpoint_name(epoch), {"epoch": epoch})
-    return {"data": root / "data", "ckpt": ckpt, "root": root}
+    return {"data": root / "data", "train": root / "train", "ckpt": ckpt, "root": root}
 
 
 @pytest.fixture(scope="module")
 def selected(vgg16, setup) -> Path:
     out = setup["root"] / "selected"
-    vgg16("select", "--dataset", "digits", "--data_path", setup["data"],
-          "--ckpt_path", setup["ckpt"], "--output", out)  # fmt: skip
+    vgg16("select", "--data_path", setup["data"], "--train", setup["train"], "--output", out)
     return out
 
 
@@ -83,6 +84,7 @@ def test_select_scores_every_checkpoint_on_val(selected):
     with (selected / "selection.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert [r["selected"] for r in rows] == ["False", "True", "False"]
     for row in rows:
         want = hand_metrics(bias(ALWAYS[int(row["epoch"])]), [3] * 10)
         assert float(row["val_top1"]) == pytest.approx(want["top1"])
@@ -97,7 +99,7 @@ def test_select_publishes_the_best_on_val_not_the_last_nor_the_best_on_test(setu
 
 def test_eval_metrics_equal_a_hand_computation(vgg16, setup, selected):
     out = setup["root"] / "eval"
-    vgg16("eval", "--dataset", "digits", "--data_path", setup["data"],
+    vgg16("evaluate", "--config", setup["train"] / "recipe.yaml", "--data_path", setup["data"],
           "--pre_trained", selected / "best.ckpt", "--output", out)  # fmt: skip
     metrics = json.loads((out / "metrics.json").read_text())
     want = hand_metrics(bias(3), TEST_LABELS)

@@ -38,48 +38,48 @@ def tensors(path: Path) -> dict[str, np.ndarray]:
     return {k: v.asnumpy() for k, v in checkpoint.read(path)[0].items()}
 
 
-def history(run_dir: Path) -> list[dict[str, str]]:
-    with (run_dir / "history.csv").open() as f:
+def history(run: Path) -> list[dict[str, str]]:
+    with (run / "history.csv").open() as f:
         return list(csv.DictReader(f))
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(vgg16, tiny_data, tmp_path_factory) -> Path:
     """Three epochs with a checkpoint every second epoch (and at the end)."""
-    ckpt = tmp_path_factory.mktemp("full") / "train" / "ckpt"
-    vgg16("train", "--data_path", tiny_data, "--ckpt_path", ckpt,
+    run = tmp_path_factory.mktemp("full")
+    vgg16("train", "--data_path", tiny_data, "--output", run,
           *sets(*RUN, "ckpt_interval=2", "keep_checkpoint_max=10"))  # fmt: skip
-    return ckpt
+    return run
 
 
 @pytest.fixture(scope="module")
 def resumed(vgg16, tiny_data, uninterrupted, tmp_path_factory) -> tuple[Path, str]:
     """The same run, killed after its epoch-2 checkpoint and started again, keeping one."""
-    ckpt = tmp_path_factory.mktemp("resumed") / "train" / "ckpt"
-    ckpt.mkdir(parents=True)
-    epoch2 = at_epoch(uninterrupted, 2)
-    shutil.copy(epoch2, ckpt / epoch2.name)
-    log = vgg16("train", "--data_path", tiny_data, "--ckpt_path", ckpt,
+    run = tmp_path_factory.mktemp("resumed")
+    (run / "ckpt").mkdir()
+    epoch2 = at_epoch(uninterrupted / "ckpt", 2)
+    shutil.copy(epoch2, run / "ckpt" / epoch2.name)
+    log = vgg16("train", "--data_path", tiny_data, "--output", run,
                 *sets(*RUN, "ckpt_interval=2", "keep_checkpoint_max=1")).stdout  # fmt: skip
-    return ckpt, log
+    return run, log
 
 
 def test_checkpoints_every_ckpt_interval_epochs_and_at_the_end(uninterrupted):
-    assert saved_epochs(uninterrupted) == [2, 3]
-    assert [int(row["epoch"]) for row in history(uninterrupted.parent)] == [1, 2, 3]
+    assert saved_epochs(uninterrupted / "ckpt") == [2, 3]
+    assert [int(row["epoch"]) for row in history(uninterrupted)] == [1, 2, 3]
 
 
 def test_only_the_newest_keep_checkpoint_max_are_kept(resumed):
-    ckpt, _ = resumed
-    assert saved_epochs(ckpt) == [3]
+    run, _ = resumed
+    assert saved_epochs(run / "ckpt") == [3]
 
 
 def test_resume_continues_the_run_exactly(uninterrupted, resumed):
-    ckpt, log = resumed
+    run, log = resumed
     assert "epoch 1 step" not in log and "epoch 2 step" not in log  # only epoch 3 trained
-    (final,) = ckpt.glob("*.ckpt")
-    got, want = tensors(final), tensors(at_epoch(uninterrupted, 3))
-    before = tensors(at_epoch(uninterrupted, 2))
+    (final,) = (run / "ckpt").glob("*.ckpt")
+    got, want = tensors(final), tensors(at_epoch(uninterrupted / "ckpt", 3))
+    before = tensors(at_epoch(uninterrupted / "ckpt", 2))
     assert set(got) == set(want)  # weights and optimiser state (moments, global step)
     worst = max(float(np.abs(got[k] - want[k]).max()) for k in want)
     moved = max(float(np.abs(want[k] - before[k]).max()) for k in want if k.endswith("weight"))
@@ -87,5 +87,5 @@ def test_resume_continues_the_run_exactly(uninterrupted, resumed):
     assert moved > 1e-3  # epoch 3 did change the weights
     assert worst <= 1e-6
     columns = ("epoch", "step", "loss", "lr")
-    rows = [{k: r[k] for k in columns} for r in history(ckpt.parent)]
-    assert rows == [{k: r[k] for k in columns} for r in history(uninterrupted.parent)]
+    rows = [{k: r[k] for k in columns} for r in history(run)]
+    assert rows == [{k: r[k] for k in columns} for r in history(uninterrupted)]

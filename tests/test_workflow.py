@@ -34,14 +34,27 @@ DATASETS = {
     "tiny": {"format": "cifar10", "data_path": "src", "expect": {"train": 160, "test": 40},
              "val_fraction": 0.2},
 }  # fmt: skip
-ALL_RULES = {"download", "verify", "to_mindrecord", "train", "select", "evaluate", "plots",
-             "summary", "all"}  # fmt: skip
+#: Each rule and the rules that consume its outputs, directly or not (the DAG, by hand).
+DOWNSTREAM = {
+    "download": {"verify", "prepare", "train", "select", "evaluate", "plot", "summary"},
+    "verify": {"prepare", "train", "select", "evaluate", "plot", "summary"},
+    "prepare": {"train", "select", "evaluate", "plot", "summary"},
+    "train": {"select", "evaluate", "plot", "summary"},
+    "select": {"evaluate", "plot", "summary"},
+    "evaluate": {"summary"},
+    "plot": set(),
+    "summary": set(),
+}
+ALL_RULES = {*DOWNSTREAM, "all"}
+AFTER_TRAINING = {"train": 1, "select": 1, "evaluate": 1, "plot": 1, "summary": 1, "all": 1}
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path, *args: str, check: bool = True, env: dict | None = None
+) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--directory", str(workdir),
            "--snakefile", str(workdir / "Snakefile"), *args]  # fmt: skip
-    result = subprocess.run(cmd, capture_output=True, text=True)
+    result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if check and result.returncode:
         raise AssertionError(f"{cmd} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -85,11 +98,15 @@ def tiny_run(**overrides) -> dict:
 
 @pytest.fixture(scope="session")
 def finished(digits, tmp_path_factory) -> Path:
-    """A copy of the repository with a tiny dataset, after one complete run. Read-only."""
+    """A copy of the repository with a tiny dataset, after one complete run. Read-only.
+
+    Every Python process of the run lists its imports in its rule's log (-X importtime):
+    what each stage really runs, to check the code inputs the rules declare against."""
     workdir = copy_repo(tmp_path_factory.mktemp("workflow"))
     write_source(workdir / "src", *digits, train=160, test=40)
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY_RECIPE))
-    result = snakemake(workdir, *write_config(workdir, {"tiny": tiny_run()}))
+    result = snakemake(workdir, *write_config(workdir, {"tiny": tiny_run()}),
+                       env={"PYTHONPROFILEIMPORTTIME": "1"})  # fmt: skip
     assert set(job_counts(result)) == ALL_RULES
     return workdir
 
@@ -124,7 +141,7 @@ def test_full_run_writes_every_interface_path(finished):
     summary = (finished / "results" / "summary.csv").read_text().splitlines()
     assert summary[0].startswith("run,dataset,recipe,epochs,val_top1")
     assert summary[1].startswith("tiny,cifar10,tiny.yaml,2,")
-    for rule in ("train", "select", "evaluate", "to_mindrecord"):
+    for rule in ("train", "select", "evaluate", "prepare"):
         assert list((finished / "results" / "benchmarks" / rule).glob("*.tsv")), rule
 
 
@@ -147,9 +164,7 @@ def test_learning_rate_reruns_training_not_data(workdir):
     ckpt = workdir / "results" / "runs" / "tiny" / "train" / "ckpt"
     (before,) = training_hashes(ckpt)
     result = snakemake(workdir, *write_config(workdir, {"tiny": tiny_run(lr_max=0.02)}))
-    assert job_counts(result) == {
-        "train": 1, "select": 1, "evaluate": 1, "plots": 1, "summary": 1, "all": 1,
-    }  # fmt: skip
+    assert job_counts(result) == AFTER_TRAINING
     # The first recipe's checkpoints are kept aside, not deleted, and not selected.
     assert training_hashes(ckpt / f"previous-{before}") == {before}
     assert len(list(ckpt.glob("*.ckpt"))) == 2 and before not in training_hashes(ckpt)
@@ -163,9 +178,7 @@ def test_training_code_edit_retrains_and_keeps_the_data(workdir):
     schedule = workdir / "vgg16" / "schedule.py"
     schedule.write_text(schedule.read_text() + "\n# edited\n")
     result = snakemake(workdir, *write_config(workdir, {"tiny": tiny_run()}))
-    assert job_counts(result) == {
-        "train": 1, "select": 1, "evaluate": 1, "plots": 1, "summary": 1, "all": 1,
-    }  # fmt: skip
+    assert job_counts(result) == AFTER_TRAINING
     assert training_hashes(ckpt / f"previous-{before}") == {before}
     (after,) = training_hashes(ckpt)
     assert after != before and len(list(ckpt.glob("*.ckpt"))) == 2
@@ -176,9 +189,7 @@ def test_training_code_edit_retrains_and_keeps_the_data(workdir):
 def test_a_second_run_trains_only_itself(workdir):
     runs = {"tiny": tiny_run(), "tiny_b": tiny_run(lr_max=0.02)}
     result = snakemake(workdir, *write_config(workdir, runs))
-    assert job_counts(result) == {
-        "train": 1, "select": 1, "evaluate": 1, "plots": 1, "summary": 1, "all": 1,
-    }  # fmt: skip
+    assert job_counts(result) == AFTER_TRAINING
     assert "run=tiny_b" in result.stdout + result.stderr
     summary = (workdir / "results" / "summary.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in summary[1:]] == ["tiny", "tiny_b"]
@@ -208,6 +219,65 @@ def test_report_renders(workdir):
     assert "selection.csv" in html and "accuracy.png" in html
 
 
+IMPORTED = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s+vgg16(?:\.(\w+))?$", re.MULTILINE)
+
+
+def modules_run(finished: Path) -> dict[str, set[str]]:
+    """Per rule, the package modules its process really ran: what it imported (listed by
+    -X importtime), the stage's own module (`vgg16 <rule>` dispatches to it with importlib,
+    which importtime does not list, though it lists what that module imports) and
+    `__main__` (run by `python -m vgg16`, not imported)."""
+    logs, found = finished / "results" / "logs", {}
+    for rule in DOWNSTREAM:
+        (log,) = [*logs.glob(f"{rule}/*.log"), *logs.glob(f"{rule}.log")]
+        imported = {name or "__init__" for name in IMPORTED.findall(log.read_text())}
+        assert {"__init__", "cli"} <= imported, (rule, imported)  # importtime did list them
+        found[rule] = imported | {rule, "__main__"}
+    return found
+
+
+def test_each_stage_declares_exactly_the_modules_it_runs(finished):
+    """The derived code inputs equal what each rule's process ran."""
+    from vgg16.stages import modules
+
+    for rule, ran in modules_run(finished).items():
+        assert set(modules(rule)) == ran, rule
+
+
+def test_editing_a_module_reruns_exactly_the_stages_that_import_it(finished, workdir):
+    """Each package module in turn, edited in a copy of the finished run: the dry run plans
+    the rules whose processes imported it, and everything downstream of them, and nothing else."""
+    ran = modules_run(finished)
+    args = write_config(workdir, {"tiny": tiny_run()})
+    for module in sorted((workdir / "vgg16").glob("*.py")):
+        users = {rule for rule, names in ran.items() if module.stem in names}
+        expected = users.union(*(DOWNSTREAM[rule] for rule in users))
+        text, stat = module.read_text(), module.stat()
+        module.write_text(text + "\n# edited\n")
+        planned = set(job_counts(snakemake(workdir, "--dry-run", *args))) - {"all"}
+        module.write_text(text)
+        os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        assert planned == expected, module.name
+
+
+def test_recipe_mistakes_stop_the_dry_run_naming_the_run_and_key(tmp_path):
+    workdir = copy_repo(tmp_path)
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY_RECIPE))
+    cases = [
+        ({"tiny": tiny_run(lr_maxx=0.1)}, "lr_maxx"),
+        ({"tiny": tiny_run(lr_max=-1)}, "'lr_max'=-1.0: expected > 0"),
+        (
+            {"tiny": {"dataset": "tiny", "recipe": "nope.yaml"}},
+            "recipe file nope.yaml does not exist",
+        ),
+        ({"tiny": tiny_run(num_classes=7)}, "has 10 classes but the recipe's num_classes is 7"),
+    ]
+    for runs, message in cases:
+        result = snakemake(workdir, "--dry-run", *write_config(workdir, runs), check=False)
+        text = result.stdout + result.stderr
+        assert result.returncode != 0 and "config runs.tiny:" in text and message in text, text
+
+
 @pytest.mark.parametrize("config", ["config/config.yaml", "config/cifar10.yaml",
                                     "config/imagenet2012.yaml"])  # fmt: skip
 def test_dry_run_dag_of_the_shipped_configs(tmp_path, config):
@@ -215,8 +285,8 @@ def test_dry_run_dag_of_the_shipped_configs(tmp_path, config):
     result = snakemake(workdir, "--dry-run", "--configfile", str(REPO / config),
                        "--replace-workflow-config")  # fmt: skip
     assert job_counts(result) == {
-        "download": 1, "verify": 1, "to_mindrecord": 1, "train": 1, "select": 1,
-        "evaluate": 1, "plots": 1, "summary": 1, "all": 1,
+        "download": 1, "verify": 1, "prepare": 1, "train": 1, "select": 1,
+        "evaluate": 1, "plot": 1, "summary": 1, "all": 1,
     }  # fmt: skip
 
 
@@ -242,7 +312,8 @@ def test_run_naming_a_missing_dataset_is_an_error(tmp_path):
 
 
 def _download_only(workdir: Path, spec: dict) -> subprocess.CompletedProcess:
-    args = write_config(workdir, {"x": {"dataset": "x", "recipe": "r.yaml"}}, {"x": spec})
+    run = {"x": {"dataset": "x", "recipe": "config/recipes/cifar10.yaml"}}
+    args = write_config(workdir, run, {"x": spec})
     return snakemake(workdir, *args, "results/data/x/raw", check=False)
 
 

@@ -1,10 +1,14 @@
-"""Atomic file writes: a reader (or a killed job's rerun) sees the old file or the new one,
-never half of one, because the data goes to a temporary name beside the target first."""
+"""Atomic file and folder writes: a reader (or a killed job's rerun) sees the old file or the
+new one, never half of one, because the data goes to a temporary name beside the target first."""
 
 from __future__ import annotations
 
+import csv
+import io
 import os
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -23,3 +27,56 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
 
 def write_text(path: Path, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def write_csv(path: Path, columns: Iterable[str], rows: Iterable[dict | list]) -> Path:
+    """A CSV with a header row; `rows` are dicts keyed by column or plain lists."""
+    buf = io.StringIO()
+    columns = list(columns)
+    rows = list(rows)
+    if rows and isinstance(rows[0], dict):
+        writer = csv.DictWriter(buf, fieldnames=columns)
+        writer.writeheader()
+    else:
+        writer = csv.writer(buf)
+        writer.writerow(columns)
+    writer.writerows(rows)
+    return write_text(path, buf.getvalue())
+
+
+@contextmanager
+def staged_dir(final: Path) -> Iterator[Path]:
+    """Yield an empty temporary sibling of ``final`` that replaces ``final`` only on success.
+
+    Readers of ``final`` therefore see either the previous complete folder or the new complete
+    one, never a half-written one; on any exception the temporary folder is removed and
+    ``final`` is left as it was.
+    """
+    final = Path(final)
+    if final.exists() and not final.is_dir():
+        raise NotADirectoryError(f"{final} exists and is not a directory")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)  # left over by a killed process with our pid
+    tmp.mkdir()
+    try:
+        yield tmp
+        _swap_in(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap_in(new: Path, final: Path) -> None:
+    """Rename ``new`` to ``final``, moving an existing ``final`` aside until the rename is done."""
+    if not final.exists():
+        new.rename(final)
+        return
+    old = final.parent / f".{final.name}.old-{os.getpid()}"
+    shutil.rmtree(old, ignore_errors=True)
+    final.rename(old)
+    try:
+        new.rename(final)
+    except BaseException:
+        old.rename(final)
+        raise
+    shutil.rmtree(old)

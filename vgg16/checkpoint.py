@@ -20,14 +20,22 @@ import mindspore as ms
 from mindspore import nn
 
 from vgg16.atomic import atomic_write
+from vgg16.config import Recipe
+from vgg16.model import build_net
 
 META_KEY = "vgg16_meta"
+#: Where a training run keeps its checkpoints, inside its output folder.
+FOLDER = "ckpt"
 TMP_DIR = ".tmp"
 #: The last classifier layer: re-initialised when fine-tuning to another num_classes.
 HEAD = ("classifier.6.weight", "classifier.6.bias")
 #: Optimiser state the zoo's ModelCheckpoint (and our train loop) saves beside the weights.
 OPTIMIZER_NAMES = frozenset({"global_step", "learning_rate", "momentum"})
 OPTIMIZER_PREFIXES = ("moments.",)
+
+
+def folder(run_dir: Path) -> Path:
+    return Path(run_dir) / FOLDER
 
 
 def checkpoint_name(epoch: int) -> str:
@@ -111,3 +119,11 @@ def load_weights(
     not_loaded = [n for n in not_loaded if n not in HEAD or not reinit_head]
     if not_loaded:
         raise ValueError(f"checkpoint {source}: parameters not loaded: {not_loaded}")
+
+
+def load_net(recipe: Recipe, path: Path) -> tuple[nn.Cell, dict[str, Any]]:
+    """The recipe's network with the checkpoint's weights, strictly loaded, and its metadata."""
+    net = build_net(recipe)
+    params, meta = read(path)
+    load_weights(net, params, source=path)
+    return net, meta

@@ -1,11 +1,11 @@
 """Recipes: the seed README's hyper-parameter tables as a validated dataclass.
 
-One recipe drives prepare, train, select, eval and predict alike, so every command loads it
-the same way: a YAML file (or the dataset's built-in recipe), then `--set key=value`
-overrides. This module imports neither MindSpore nor the model, so a stage that only
-converts data does not depend on the training code. Unknown keys and bad values are rejected
-with the key's name and what is allowed, because a typo in a 150-epoch recipe should fail at
-start-up, not after a day of training.
+One recipe drives train, select, evaluate, export and predict alike, so every command loads
+it the same way: a YAML file (or the dataset's built-in recipe), then `--set key=value`
+overrides. This module imports neither MindSpore nor the model, so the workflow validates
+every run's recipe when it is parsed: a typo in a 150-epoch recipe fails before any stage
+runs, not after hours of data conversion. Unknown keys and bad values are rejected with the
+key's name and what is allowed.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +23,23 @@ import yaml
 from vgg16.atomic import write_text
 
 DATASETS = ("cifar10", "imagenet2012", "digits")
+#: Datasets in the CIFAR-10 binary layout: same reader, same transforms.
+CIFAR_FAMILY = ("cifar10", "digits")
 DEVICE_TARGETS = ("CPU", "GPU", "Ascend")
 LR_SCHEDULERS = ("step", "cosine_annealing", "exponential")
 INITIALIZE_MODES = ("XavierUniform", "KaimingNormal")
 PAD_MODES = ("same", "pad")
 AMP_LEVELS = ("auto", "O0", "O1", "O2", "O3")
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "config" / "recipes"
+#: The resolved recipe `train` writes into its output folder, for every later stage to read.
+RESOLVED = "recipe.yaml"
 
 #: Keys that change how results are evaluated or stored, not the trained weights: they are
 #: left out of the recipe hash so that changing them never invalidates a checkpoint.
 NOT_HASHED = frozenset({"eval_batch_size", "keep_checkpoint_max", "ckpt_interval", "log_interval"})
+#: Keys that older recipes carry but that belong to `vgg16 prepare` (and the workflow's
+#: dataset entries): accepted with a warning and ignored.
+DEPRECATED = frozenset({"val_fraction", "shards"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,8 +82,6 @@ class Recipe:
     seed: int = 1  # the zoo seeds 1: weights, shuffling and augmentation
     ckpt_interval: int = 1  # epochs between checkpoints
     log_interval: int = 20  # steps between progress lines
-    val_fraction: float = 0.1  # share of train held out (stratified) for checkpoint selection
-    shards: int = 1  # MindRecord files per split
     amp_level: str = "auto"  # auto: O2 on GPU/Ascend as the seed, O0 (fp32) on CPU
 
     def __post_init__(self) -> None:
@@ -89,7 +96,6 @@ class Recipe:
             "batch_size",
             "eval_batch_size",
             "max_epoch",
-            "shards",
             "keep_checkpoint_max",
             "ckpt_interval",
             "log_interval",
@@ -109,8 +115,6 @@ class Recipe:
             raise ValueError(
                 f"recipe key 'label_smooth_factor'={self.label_smooth_factor}: expected 0 <= x < 1"
             )
-        if not 0 <= self.val_fraction < 1:
-            raise ValueError(f"recipe key 'val_fraction'={self.val_fraction}: expected 0 <= x < 1")
         if self.warmup_epochs >= self.max_epoch and self.lr_scheduler == "step":
             raise ValueError(
                 f"recipe key 'warmup_epochs'={self.warmup_epochs}: expected < max_epoch "
@@ -197,6 +201,16 @@ FIELDS = {f.name: f for f in dataclasses.fields(Recipe)}
 
 
 def recipe_from_dict(values: dict[str, Any], source: str = "recipe") -> Recipe:
+    old = sorted(DEPRECATED & set(values))
+    if old:
+        warnings.warn(
+            f"{source}: recipe key(s) {old} are ignored: the val split and the shards are "
+            "settings of `vgg16 prepare` (--val_fraction, --shards) and of the workflow's "
+            "datasets.<name> entries; remove them from the recipe",
+            FutureWarning,
+            stacklevel=2,
+        )
+        values = {k: v for k, v in values.items() if k not in DEPRECATED}
     unknown = sorted(set(values) - set(FIELDS))
     if unknown:
         raise ValueError(
@@ -225,9 +239,12 @@ def builtin_recipe_path(dataset: str) -> Path:
 
 
 def load_recipe(
-    config: Path | None = None, *, dataset: str | None = None, overrides: list[str] = ()
+    config: Path | None = None,
+    *,
+    dataset: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Recipe:
-    """The recipe file (default: the dataset's built-in one, else digits), then `--set`s.
+    """The recipe file (default: the dataset's built-in one, else digits), then overrides.
 
     `dataset`, when given (the seed's `--dataset` flag), must agree with the file's.
     """
@@ -237,7 +254,7 @@ def load_recipe(
     values = yaml.safe_load(path.read_text()) or {}
     if not isinstance(values, dict):
         raise ValueError(f"{path}: expected a mapping of recipe keys, got {type(values).__name__}")
-    values.update(parse_overrides(list(overrides)))
+    values.update(overrides or {})
     if dataset is not None:
         if "dataset" in values and values["dataset"] != dataset:
             raise ValueError(
@@ -245,3 +262,29 @@ def load_recipe(
             )
         values["dataset"] = dataset
     return recipe_from_dict(values, source=str(path))
+
+
+def from_args(args: Any, default: Path | None = None) -> Recipe:
+    """The recipe of a command line: `--config` (else `default`, else the built-in recipe of
+    `--dataset`), then each `--set key=value`."""
+    return load_recipe(
+        args.config or default, dataset=args.dataset, overrides=parse_overrides(args.overrides)
+    )
+
+
+def check_dataset(recipe: Recipe, dataset: str, num_classes: int, source: str) -> None:
+    """A recipe fits data of format `dataset` with `num_classes` classes, or ValueError.
+
+    The CIFAR-layout formats share a reader and transforms, so a cifar10 recipe trains on
+    digits (and on any subset written in that layout).
+    """
+    same_family = {dataset, recipe.dataset} <= set(CIFAR_FAMILY)
+    if dataset != recipe.dataset and not same_family:
+        raise ValueError(
+            f"{source} holds {dataset!r} data but the recipe is for {recipe.dataset!r}"
+        )
+    if num_classes != recipe.num_classes:
+        raise ValueError(
+            f"{source} has {num_classes} classes but the recipe's num_classes is "
+            f"{recipe.num_classes}"
+        )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+
 import mindspore as ms
 from mindspore import dataset as ds
 from mindspore import hal
 
 from vgg16.config import DEVICE_TARGETS, Recipe
+from vgg16.launch import in_group
 
 
 def best_device_target() -> str:
@@ -54,3 +57,15 @@ def init_distributed() -> tuple[int, int]:
         parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True, device_num=size
     )
     return get_rank(), size
+
+
+def start(args: argparse.Namespace, recipe: Recipe) -> tuple[str, int, int]:
+    """Device set-up, then the process group when this is one of several workers (launched
+    by msrun, or by the seed's rank tables with `--is_distributed 1`).
+
+    Nothing with side effects may come before: msrun's scheduler process runs the command up
+    to `init()` too. Returns (device target, rank, group size).
+    """
+    target = set_up(args.device_target, args.device_id, recipe.seed)
+    rank, size = init_distributed() if args.is_distributed or in_group() else (0, 1)
+    return target, rank, size

@@ -1,4 +1,5 @@
-"""Getting a dataset's raw layout onto disk: checked downloads, safe extraction, local sources.
+"""`vgg16 download`: a dataset's raw layout onto disk: checked downloads, safe extraction,
+local sources.
 
 Every output appears complete or not at all: downloads go to a ``.part`` file that is renamed
 only once its checksum matches, and extraction builds a staged folder that is swapped in on
@@ -7,6 +8,7 @@ outside the output folder (absolute path, ``..``), a link or a device is refused
 is written. A local folder is linked, not copied, because ImageNet's is 146 GB.
 """
 
+import argparse
 import hashlib
 import http.client
 import os
@@ -20,13 +22,27 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from vgg16.readers import staged_dir, write_digits
+from vgg16.atomic import staged_dir
+from vgg16.readers import write_digits
 
 CHUNK_BYTES = 1 << 20
 BACKOFF_SECONDS = 0.5  # the wait before retry n is n times this
 PROGRESS_MIN_BYTES = 16 << 20  # smaller downloads print no progress lines
 
 _UNKNOWN_LENGTH_STEP = 100 << 20  # progress every this many bytes when no Content-Length
+
+
+def main(args: argparse.Namespace) -> None:
+    path = materialise(
+        args.dataset,
+        args.output,
+        url=args.url,
+        md5=args.md5,
+        sha256=args.sha256,
+        data_path=args.data_path,
+        downloads=args.downloads,
+    )
+    print(f"raw {args.dataset} data in {path}")
 
 
 def fetch(

@@ -1,85 +1,53 @@
-"""Evaluation and checkpoint selection.
-
-Metrics are accumulated in numpy from the logits, so every image counts (the last partial
-batch included) and the loss is the plain cross-entropy, comparable across recipes whatever
-their label smoothing.
-"""
+"""`vgg16 evaluate` (the seed's `eval`): a checkpoint's metrics on one split, usually test."""
 
 from __future__ import annotations
 
-import csv
-import io
+import argparse
 import json
 from pathlib import Path
 from typing import Any
 
-import mindspore as ms
-import numpy as np
-from mindspore import nn
+from vgg16 import checkpoint, device
+from vgg16.atomic import write_csv, write_text
+from vgg16.config import from_args
+from vgg16.data import open_source
+from vgg16.metrics import evaluate
+from vgg16.pipeline import create_dataset
 
-from vgg16 import checkpoint
-from vgg16.atomic import write_text
-
-SELECTION_COLUMNS = ("checkpoint", "epoch", "val_top1", "val_top5", "val_loss")
-
-
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+SUMMARY_KEYS = ("top1", "top5", "loss", "num_images")
 
 
-def _sum_over_workers(values: np.ndarray) -> np.ndarray:
-    """All-reduce (sum) across the process group: the zoo defined this and never called it."""
-    from mindspore import ops
-
-    return ops.AllReduce()(ms.Tensor(values)).asnumpy()
-
-
-def evaluate(
-    net: nn.Cell, dataset: ms.dataset.Dataset, num_classes: int, *, distributed: bool = False
-) -> dict[str, Any]:
-    """top-1, top-5, mean cross-entropy, per-class accuracy and the confusion matrix.
-
-    `distributed`: each worker has evaluated its own disjoint shard; the counts and the loss
-    sum are added up across workers, so every worker returns the whole split's metrics."""
-    net.set_train(False)
-    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
-    top5_correct, loss_sum, count = 0, 0.0, 0
-    k = min(5, num_classes)
-    for images, labels in dataset.create_tuple_iterator(num_epochs=1):
-        logits = net(images).asnumpy().astype(np.float64)
-        truth = labels.asnumpy().astype(np.int64)
-        log_probs = log_softmax(logits)
-        loss_sum -= float(log_probs[np.arange(len(truth)), truth].sum())
-        top5 = np.argsort(-logits, axis=1)[:, :k]
-        top5_correct += int((top5 == truth[:, None]).any(axis=1).sum())
-        np.add.at(confusion, (truth, logits.argmax(axis=1)), 1)
-        count += len(truth)
-    if distributed:
-        # MindSpore's CPU AllReduce takes float32 only, which holds integers exactly below
-        # 2**24: far above any count here (ImageNet's test split has 50,000 images).
-        packed = np.append(confusion.ravel(), [top5_correct, loss_sum]).astype(np.float32)
-        total = _sum_over_workers(packed)
-        confusion = np.rint(total[:-2]).astype(np.int64).reshape(confusion.shape)
-        top5_correct, loss_sum = int(np.rint(total[-2])), float(total[-1])
-        count = int(confusion.sum())
-    if count == 0:
-        raise ValueError("the evaluation split is empty")
-    per_class_total = confusion.sum(axis=1)
-    per_class = np.divide(
-        np.diag(confusion),
-        per_class_total,
-        out=np.full(num_classes, np.nan),
-        where=per_class_total > 0,
+def main(args: argparse.Namespace) -> None:
+    recipe = from_args(args)
+    _, rank, size = device.start(args, recipe)
+    net, meta = checkpoint.load_net(recipe, args.pre_trained)
+    source = open_source(args.data_path, recipe.dataset)
+    data = create_dataset(
+        source,
+        recipe,
+        args.split,
+        training=False,
+        batch_size=recipe.eval_batch_size,
+        num_shards=size,
+        shard_id=rank,
     )
-    return {
-        "top1": float(np.trace(confusion) / count),
-        "top5": top5_correct / count,
-        "loss": loss_sum / count,
-        "num_images": count,
-        "per_class_accuracy": [None if np.isnan(a) else float(a) for a in per_class],
-        "confusion": confusion,
-    }
+    metrics = evaluate(net, data, recipe.num_classes, distributed=size > 1)
+    if rank:
+        return
+    print(f"result: {json.dumps({k: metrics[k] for k in SUMMARY_KEYS})}")
+    if args.output:
+        write_metrics(
+            args.output,
+            metrics,
+            source.class_names,
+            {
+                "split": args.split,
+                "checkpoint": str(args.pre_trained),
+                "checkpoint_epoch": meta.get("epoch"),
+                "recipe": recipe.to_dict(),
+            },
+        )
+        print(f"metrics in {args.output / 'metrics.json'}")
 
 
 def write_metrics(
@@ -87,71 +55,12 @@ def write_metrics(
 ) -> None:
     """`metrics.json` (per-class accuracy keyed by class name) and `confusion.csv`
     (rows: true class, columns: predicted class)."""
-    output.mkdir(parents=True, exist_ok=True)
     confusion = metrics["confusion"]
     payload = {k: v for k, v in metrics.items() if k != "confusion"}
     payload["per_class_accuracy"] = dict(
         zip(class_names, metrics["per_class_accuracy"], strict=True)
     )
     payload.update(extra)
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["true\\predicted", *class_names])
-    for name, row in zip(class_names, confusion, strict=True):
-        writer.writerow([name, *row.tolist()])
-    write_text(output / "confusion.csv", buf.getvalue())
-    write_text(output / "metrics.json", json.dumps(payload, indent=2) + "\n")
-
-
-def select(
-    net: nn.Cell,
-    ckpt_dir: Path,
-    make_val_dataset,
-    num_classes: int,
-    output: Path,
-    *,
-    rank: int = 0,
-    distributed: bool = False,
-) -> dict[str, Any]:
-    """Evaluate every finished checkpoint on the val split; publish the best as best.ckpt.
-
-    Best is the highest val top-1, ties going to the later epoch (more training at equal
-    accuracy). `make_val_dataset` is called once per checkpoint, since an iterator is spent.
-    """
-    paths = checkpoint.list_checkpoints(ckpt_dir)
-    if not paths:
-        raise FileNotFoundError(f"no checkpoints (*.ckpt) in {ckpt_dir}")
-    rows = []
-    for path in paths:
-        params, meta = checkpoint.read(path)
-        checkpoint.load_weights(net, params, source=path)
-        metrics = evaluate(net, make_val_dataset(), num_classes, distributed=distributed)
-        rows.append(
-            {
-                "checkpoint": path.name,
-                "epoch": meta.get("epoch", ""),
-                "val_top1": metrics["top1"],
-                "val_top5": metrics["top5"],
-                "val_loss": metrics["loss"],
-            }
-        )
-        print(
-            f"{path.name}: val top1 {metrics['top1']:.4f} top5 {metrics['top5']:.4f} "
-            f"loss {metrics['loss']:.4f}",
-            flush=True,
-        )
-    best_index = max(
-        range(len(rows)), key=lambda i: (rows[i]["val_top1"], rows[i]["epoch"] or 0, i)
-    )
-    best = rows[best_index]
-    if rank:  # every worker computed the same table; rank 0 writes it
-        return best
-    output.mkdir(parents=True, exist_ok=True)
-    checkpoint.copy(paths[best_index], output / "best.ckpt")
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=SELECTION_COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(output / "selection.csv", buf.getvalue())
-    print(f"best: {best['checkpoint']} (epoch {best['epoch']}, val top1 {best['val_top1']:.4f})")
-    return best
+    rows = [[name, *row.tolist()] for name, row in zip(class_names, confusion, strict=True)]
+    write_csv(Path(output) / "confusion.csv", ["true\\predicted", *class_names], rows)
+    write_text(Path(output) / "metrics.json", json.dumps(payload, indent=2) + "\n")

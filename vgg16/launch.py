@@ -1,14 +1,18 @@
 """Data-parallel launch through MindSpore's own launcher, `msrun` (dynamic cluster).
 
-msrun works on CPU (MCCL), GPU (NCCL) and Ascend (HCCL) alike; `mpirun` does not work with
-MindSpore on CPU. Pitfalls handled here: msrun starts workers as a bare `python` from PATH,
-so this interpreter's folder goes first on PATH; without `--join=True` it returns at once;
-and after a worker dies msrun waits for its scheduler's heartbeat time-out (about 40 s), so we
-watch its output and end the whole process tree as soon as it reports a failed worker.
+A command given `--workers N` (N > 1) runs this same command line under msrun, once per
+worker. Each worker tells that it is one from the environment msrun gives it (`MS_ROLE`), so
+the command line is passed on unchanged. msrun works on CPU (MCCL), GPU (NCCL) and Ascend
+(HCCL) alike; `mpirun` does not work with MindSpore on CPU. Pitfalls handled here: msrun
+starts workers as a bare `python` from PATH, so this interpreter's folder goes first on PATH;
+without `--join=True` it returns at once; and after a worker dies msrun waits for its
+scheduler's heartbeat time-out (about 40 s), so we watch its output and end the whole process
+tree as soon as it reports a failed worker.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
 import socket
@@ -21,6 +25,8 @@ import psutil
 
 #: What msrun launches: the package's CLI as a script (msrun wants a file, not `-m`).
 SCRIPT = Path(__file__).resolve().parent / "__main__.py"
+#: Set by msrun in its scheduler (MS_SCHED) and in every worker (MS_WORKER).
+ROLE = "MS_ROLE"
 #: msrun's own words when one worker exits non-zero (process_entity/_api.py).
 WORKER_FAILED = "exit with exception"
 FAILURE_GRACE_S = 2.0
@@ -29,6 +35,24 @@ LOG_TAIL_LINES = 40
 
 class WorkerFailed(RuntimeError):
     """A launched worker exited with an error (or was killed)."""
+
+
+def in_group() -> bool:
+    """Whether this process was started by msrun as part of a process group."""
+    return ROLE in os.environ
+
+
+def wanted(args: argparse.Namespace) -> bool:
+    """Whether this command line asks for several workers and is not yet one of them."""
+    return getattr(args, "workers", 1) > 1 and not in_group()
+
+
+def relaunch(argv: list[str], args: argparse.Namespace) -> None:
+    """Run the command line `argv` on `args.workers` processes, logs beside the output."""
+    output = getattr(args, "output", None) or Path(".")
+    launch(
+        argv, workers=args.workers, log_dir=args.log_dir or Path(output) / "msrun", nodes=args.nodes
+    )
 
 
 def free_port() -> int:
@@ -75,8 +99,10 @@ def slurm_command(
         master_addr='"$MASTER_ADDR"',
         node_rank='"$SLURM_NODEID"',
     )
-    inner = " ".join(a if a.startswith("--node_rank") or a.startswith("--master_addr")
-                     else shlex.quote(a) for a in msrun)  # fmt: skip
+    inner = " ".join(
+        a if a.startswith("--node_rank") or a.startswith("--master_addr") else shlex.quote(a)
+        for a in msrun
+    )
     return (
         'MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1) '
         f"srun --nodes={nodes} --ntasks-per-node=1 --export=ALL,MASTER_ADDR "
@@ -136,17 +162,30 @@ def launch(worker_args: list[str], *, workers: int, log_dir: Path, nodes: int = 
             raise ValueError(f"--nodes {nodes} needs a SLURM allocation (no SLURM_JOB_NODELIST)")
         if workers % nodes:
             raise ValueError(f"--workers {workers} is not a multiple of --nodes {nodes}")
-        cmd: list[str] | str = slurm_command(worker_args, nodes=nodes,
-                                             workers_per_node=workers // nodes,
-                                             master_port=port, log_dir=log_dir)  # fmt: skip
+        cmd: list[str] | str = slurm_command(
+            worker_args,
+            nodes=nodes,
+            workers_per_node=workers // nodes,
+            master_port=port,
+            log_dir=log_dir,
+        )
     else:
-        cmd = msrun_command(worker_args, workers=workers, local_workers=workers,
-                            master_port=port, log_dir=log_dir)  # fmt: skip
-    print(f"launching {workers} workers: {cmd if isinstance(cmd, str) else shlex.join(cmd)}",
-          flush=True)  # fmt: skip
+        cmd = msrun_command(
+            worker_args, workers=workers, local_workers=workers, master_port=port, log_dir=log_dir
+        )
+    print(
+        f"launching {workers} workers: {cmd if isinstance(cmd, str) else shlex.join(cmd)}",
+        flush=True,
+    )
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, shell=isinstance(cmd, str), env=_environment(), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd,
+        shell=isinstance(cmd, str),
+        env=_environment(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     failed_at, failure = None, ""
     assert proc.stdout is not None
     for line in proc.stdout:

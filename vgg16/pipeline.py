@@ -1,4 +1,5 @@
-"""Input pipelines: MindRecord (or the seed's raw layouts) through the zoo's transforms.
+"""Input pipelines: a data source's split (MindRecord, or the seed's raw layouts) through the
+zoo's transforms.
 
 Two image families: CIFAR-style raw 32x32 pixels (cifar10, digits) and JPEG bytes
 (imagenet2012). Normalisation uses the recipe's 0-1 statistics scaled by 255, which equals
@@ -8,7 +9,6 @@ the zoo's Rescale(1/255) followed by Normalize for CIFAR in one op.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,20 +17,13 @@ from mindspore import dtype as mstype
 from mindspore.dataset import transforms, vision
 
 from vgg16 import readers
-from vgg16.config import Recipe
-from vgg16.mindrecord import load_manifest, split_files
-
-CIFAR_FAMILY = ("cifar10", "digits")
-SPLITS = ("train", "val", "test")
+from vgg16.config import CIFAR_FAMILY, Recipe
+from vgg16.data import DataSource
 
 
 def num_workers() -> int:
     """The zoo's fixed 8 parallel workers fails on small machines."""
     return max(1, min(8, os.cpu_count() or 1))
-
-
-def is_prepared(data_path: Path) -> bool:
-    return (Path(data_path) / "manifest.json").is_file()
 
 
 class _RawPixels:
@@ -99,38 +92,29 @@ def _sharding(count: int, *, training: bool, shuffle: bool, num_shards: int, sha
     return {"sampler": ds.SubsetSampler(list(range(shard_id, count, num_shards)))}
 
 
-def _raw_source(
-    data_path: Path, recipe: Recipe, split: str, *, sharding: Callable[[int], dict]
-) -> tuple[ds.Dataset, bool]:
-    """The seed's layouts, read directly. They have no held-out `val` split."""
-    if split == "val":
-        raise ValueError(
-            f"{data_path} is a raw {recipe.dataset} layout, which has no 'val' split: "
-            "run `vgg16 prepare` first (checkpoint selection never uses the test set)"
+def _source_dataset(source: DataSource, split: str, sharding: dict) -> ds.Dataset:
+    """The split's records as (image, label): pixels or encoded bytes, by `source.encoding`."""
+    files = source.split(split)
+    if source.prepared:
+        data = ds.MindDataset(
+            [str(f) for f in files.files], columns_list=["image", "label"], **sharding
         )
-    if recipe.dataset in CIFAR_FAMILY:
-        files = readers.find_cifar_files(data_path)[split]
-        if not files:
-            raise FileNotFoundError(f"{data_path}: no CIFAR-10 {split} batches found")
-        images, labels = readers.read_cifar_batches(files)
-        source = ds.NumpySlicesDataset({"image": images, "label": labels}, **sharding(len(labels)))
-        return source, False
-    root = Path(data_path)
-    sub = {"train": "train", "test": "val"}[split]
-    if (root / sub).is_dir():
-        root = root / sub
-    paths, labels, _ = readers.list_image_folder(root)
-    source = ds.GeneratorDataset(
-        ImageFiles(paths, labels),
+        if source.encoding == "raw":
+            data = data.map(_RawPixels(source.image_shape), input_columns="image")
+        return data
+    if source.encoding == "raw":
+        images, labels = readers.read_cifar_batches(list(files.files))
+        return ds.NumpySlicesDataset({"image": images, "label": labels}, **sharding)
+    return ds.GeneratorDataset(
+        ImageFiles(list(files.files), list(files.labels)),
         ["image", "label"],
         num_parallel_workers=num_workers(),
-        **sharding(len(labels)),
+        **sharding,
     )
-    return source, True
 
 
 def create_dataset(
-    data_path: Path,
+    source: DataSource,
     recipe: Recipe,
     split: str,
     *,
@@ -142,60 +126,21 @@ def create_dataset(
     """Batches of (float32 CHW image, int32 label). Training drops the last partial batch
     (fixed shapes for graph mode); evaluation keeps it, so every image is counted. With
     `num_shards` > 1 this worker reads its own part (see `_sharding`)."""
-    if split not in SPLITS:
-        raise ValueError(f"split {split!r}: expected one of {list(SPLITS)}")
-    data_path = Path(data_path)
-    if not data_path.exists():
-        raise FileNotFoundError(f"--data_path {data_path} does not exist")
-
-    def sharding(count: int) -> dict:
-        return _sharding(
-            count,
-            training=training,
-            shuffle=training and recipe.shuffle,
-            num_shards=num_shards,
-            shard_id=shard_id,
-        )
-
-    if is_prepared(data_path):
-        manifest = load_manifest(data_path)
-        if manifest["dataset"] != recipe.dataset and not (
-            {manifest["dataset"], recipe.dataset} <= set(CIFAR_FAMILY)
-        ):
-            raise ValueError(
-                f"{data_path} holds {manifest['dataset']!r} but the recipe is for "
-                f"{recipe.dataset!r}"
-            )
-        if manifest["num_classes"] != recipe.num_classes:
-            raise ValueError(
-                f"{data_path} has {manifest['num_classes']} classes but the recipe's "
-                f"num_classes is {recipe.num_classes}"
-            )
-        data = ds.MindDataset(
-            split_files(data_path, manifest, split),
-            columns_list=["image", "label"],
-            **sharding(manifest["splits"][split]["count"]),
-        )
-        encoded = manifest["format"] == "jpeg"
-        if not encoded:
-            data = data.map(_RawPixels(tuple(manifest["image_shape"])), input_columns="image")
-    else:
-        data, encoded = _raw_source(data_path, recipe, split, sharding=sharding)
+    source.check(recipe)
+    sharding = _sharding(
+        source.split(split).count,
+        training=training,
+        shuffle=training and recipe.shuffle,
+        num_shards=num_shards,
+        shard_id=shard_id,
+    )
+    data = _source_dataset(source, split, sharding)
     data = data.map(
-        image_transforms(recipe, training=training and recipe.augment, encoded=encoded),
+        image_transforms(
+            recipe, training=training and recipe.augment, encoded=source.encoding == "jpeg"
+        ),
         input_columns="image",
         num_parallel_workers=num_workers(),
     )
     data = data.map(transforms.TypeCast(mstype.int32), input_columns="label")
     return data.batch(batch_size, drop_remainder=training)
-
-
-def class_names(data_path: Path, recipe: Recipe) -> list[str]:
-    """Names for reports and predictions: from the manifest, else the raw layout."""
-    data_path = Path(data_path)
-    if is_prepared(data_path):
-        return list(load_manifest(data_path)["class_names"])
-    if recipe.dataset in CIFAR_FAMILY:
-        return readers.cifar_class_names(data_path)
-    root = data_path / "train" if (data_path / "train").is_dir() else data_path
-    return readers.class_folders(root)

@@ -1,21 +1,27 @@
-"""Inference on image files and export to MINDIR for serving."""
+"""`vgg16 predict`: class probabilities for image files, from a checkpoint."""
 
 from __future__ import annotations
 
-import csv
-import io
-import os
+import argparse
 from pathlib import Path
 
-import mindspore as ms
 import numpy as np
 from mindspore import dataset as ds
 from mindspore import nn
 
-from vgg16.atomic import write_text
-from vgg16.config import Recipe
-from vgg16.evaluate import log_softmax
+from vgg16 import checkpoint, device
+from vgg16.atomic import write_csv
+from vgg16.config import Recipe, from_args
+from vgg16.metrics import log_softmax
 from vgg16.pipeline import ImageFiles, image_transforms, num_workers
+
+
+def main(args: argparse.Namespace) -> None:
+    recipe = from_args(args)
+    device.start(args, recipe)
+    net, meta = checkpoint.load_net(recipe, args.pre_trained)
+    names = meta.get("class_names") or [str(i) for i in range(recipe.num_classes)]
+    print(f"wrote {predict(net, recipe, args.images, names, args.output)}")
 
 
 def predict(
@@ -43,25 +49,9 @@ def predict(
         probs.append(np.exp(log_softmax(logits)))
     probs = np.concatenate(probs)
     k = min(5, len(class_names))
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(
-        ["file", *[f"top{i + 1}" for i in range(k)], *[f"p_{name}" for name in class_names]]
-    )
-    for path, p in zip(images, probs, strict=True):
-        top = np.argsort(-p)[:k]
-        writer.writerow([str(path), *[class_names[i] for i in top], *[f"{x:.6f}" for x in p]])
-    return write_text(output / "predictions.csv", buf.getvalue())
-
-
-def export(net: nn.Cell, recipe: Recipe, output: Path, batch_size: int = 1) -> Path:
-    """MINDIR with a fixed input shape (batch, 3, H, W), in eval mode (no dropout)."""
-    net.set_train(False)
-    output.mkdir(parents=True, exist_ok=True)
-    height, width = recipe.image_size
-    dummy = ms.Tensor(np.zeros((batch_size, 3, height, width), dtype=np.float32))
-    # ms.export appends ".mindir" to the name it is given.
-    ms.export(net, dummy, file_name=str(output / ".vgg16.tmp"), file_format="MINDIR")
-    target = output / "vgg16.mindir"
-    os.replace(output / ".vgg16.tmp.mindir", target)
-    return target
+    columns = ["file", *[f"top{i + 1}" for i in range(k)], *[f"p_{name}" for name in class_names]]
+    rows = [
+        [str(path), *[class_names[i] for i in np.argsort(-p)[:k]], *[f"{x:.6f}" for x in p]]
+        for path, p in zip(images, probs, strict=True)
+    ]
+    return write_csv(output / "predictions.csv", columns, rows)

@@ -8,9 +8,6 @@ written in the same CIFAR binary layout, so that the demo dataset takes the CIFA
 
 import io
 import os
-import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +15,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from vgg16.atomic import atomic_write
+from vgg16.atomic import atomic_write, staged_dir
 
 CIFAR_RECORD_BYTES = 3073
 CIFAR10_CLASSES = (
@@ -35,46 +32,13 @@ CIFAR10_CLASSES = (
 )
 CIFAR_FOLDER = "cifar-10-batches-bin"
 IMAGE_EXTENSIONS = frozenset({".jpeg", ".jpg", ".png"})
+#: The folder of an ImageNet-style layout that holds each split: the seed trains on train/
+#: and tests on val/ (ImageNet's own test set has no public labels).
+IMAGE_FOLDER_SPLITS = {"train": "train", "test": "val"}
 
 _CIFAR_SIDE = 32
+CIFAR_IMAGE_SHAPE = (_CIFAR_SIDE, _CIFAR_SIDE, 3)
 _JPEG_QUALITY = 95
-
-
-@contextmanager
-def staged_dir(final: Path) -> Iterator[Path]:
-    """Yield an empty temporary sibling of ``final`` that replaces ``final`` only on success.
-
-    Readers of ``final`` therefore see either the previous complete folder or the new complete
-    one, never a half-written one; on any exception the temporary folder is removed and
-    ``final`` is left as it was.
-    """
-    if final.exists() and not final.is_dir():
-        raise NotADirectoryError(f"{final} exists and is not a directory")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)  # left over by a killed process with our pid
-    tmp.mkdir()
-    try:
-        yield tmp
-        _swap_in(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _swap_in(new: Path, final: Path) -> None:
-    """Rename ``new`` to ``final``, moving an existing ``final`` aside until the rename is done."""
-    if not final.exists():
-        new.rename(final)
-        return
-    old = final.parent / f".{final.name}.old-{os.getpid()}"
-    shutil.rmtree(old, ignore_errors=True)
-    final.rename(old)
-    try:
-        new.rename(final)
-    except BaseException:
-        old.rename(final)
-        raise
-    shutil.rmtree(old)
 
 
 def _cifar_folder(data_path: Path) -> Path:

@@ -1,15 +1,16 @@
-"""Training: the zoo's optimiser, loss and schedules in a plain loop over epochs.
+"""`vgg16 train`: the zoo's optimiser, loss and schedules in a plain loop over epochs.
 
-The loop itself is short on purpose: one compiled train step (MindSpore's own
-`build_train_network`, which applies the fixed loss scale), then progress, history and
-checkpoints handled outside the step. Only rank 0 writes files or prints progress.
+Everything a run writes goes into its output folder: `ckpt/` (self-describing checkpoints),
+`history.csv` and the resolved `recipe.yaml`, plus `msrun/` with several workers. The loop
+itself is short on purpose: one compiled train step (MindSpore's own `build_train_network`,
+which applies the fixed loss scale), then progress, history and checkpoints handled outside
+the step. Only rank 0 writes files or prints progress.
 """
 
 from __future__ import annotations
 
-import csv
+import argparse
 import hashlib
-import io
 import math
 import shutil
 import time
@@ -21,24 +22,55 @@ import numpy as np
 from mindspore import nn
 from mindspore.amp import FixedLossScaleManager, build_train_network
 
-from vgg16 import checkpoint, schedule
-from vgg16.atomic import write_text
-from vgg16.config import Recipe
+from vgg16 import checkpoint, device, schedule, stages
+from vgg16.config import RESOLVED, Recipe, load_recipe, parse_overrides
+from vgg16.data import open_source
 from vgg16.loss import CrossEntropySmooth
 from vgg16.model import build_net
+from vgg16.pipeline import create_dataset
+from vgg16.tables import HISTORY
 
-#: Modules whose code decides the trained weights: a checkpoint made by other code is not
-#: resumed from (Snakemake reruns `train` when they change; resuming would skip the work).
-TRAINING_CODE = ("config.py", "loss.py", "model.py", "pipeline.py", "schedule.py", "train.py")
-HISTORY_COLUMNS = ("epoch", "step", "loss", "lr", "img_per_s", "seconds")
 NO_DECAY_SUFFIXES = (".bias", ".gamma", ".beta")
 
 
+def main(args: argparse.Namespace) -> None:
+    overrides = parse_overrides(args.overrides)
+    if args.ckpt_interval is not None:  # the seed's flag
+        overrides["ckpt_interval"] = args.ckpt_interval
+    recipe = load_recipe(args.config, dataset=args.dataset, overrides=overrides)
+    target, rank, size = device.start(args, recipe)
+    source = open_source(args.data_path, recipe.dataset)
+    data = create_dataset(
+        source,
+        recipe,
+        "train",
+        training=True,
+        batch_size=recipe.batch_size,
+        num_shards=size,
+        shard_id=rank,
+    )
+    if rank == 0:
+        recipe.dump(args.output / RESOLVED)
+    train(
+        recipe,
+        data,
+        output=args.output,
+        target=target,
+        amp_level=device.amp_level(recipe, target),
+        class_names=source.class_names,
+        pre_trained=args.pre_trained,
+        reinit_head=args.reinit_head,
+        rank=rank,
+        group_size=size,
+    )
+    if rank == 0:
+        print(f"checkpoints, history and recipe in {args.output}")
+
+
 def training_hash(recipe: Recipe) -> str:
-    """The recipe hash extended with the training code: what a resumable checkpoint must match."""
-    digest = hashlib.sha256(recipe.hash().encode())
-    for name in TRAINING_CODE:
-        digest.update((Path(__file__).parent / name).read_bytes())
+    """What a resumable checkpoint must match: the recipe and the code `vgg16 train` runs
+    (the files Snakemake watches for this stage, so a code edit that reruns `train` retrains)."""
+    digest = hashlib.sha256(f"{recipe.hash()} {stages.code_digest('train')}".encode())
     return digest.hexdigest()[:16]
 
 
@@ -111,14 +143,6 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
-def write_history(path: Path, rows: list[dict]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=HISTORY_COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(path, buf.getvalue())
-
-
 def resumable_checkpoints(ckpt_dir: Path, run_hash: str, *, set_aside: bool) -> list[dict]:
     """Metadata (and path) of the checkpoints this recipe and code can resume from.
 
@@ -145,7 +169,7 @@ def train(
     recipe: Recipe,
     dataset: ms.dataset.Dataset,
     *,
-    ckpt_dir: Path,
+    output: Path,
     target: str,
     amp_level: str,
     class_names: list[str],
@@ -154,10 +178,10 @@ def train(
     rank: int = 0,
     group_size: int = 1,
 ) -> list[dict]:
-    """Train to `recipe.max_epoch`, resuming from the newest checkpoint of the same recipe in
-    `ckpt_dir`. Returns the per-epoch history."""
+    """Train to `recipe.max_epoch`, resuming from the newest checkpoint of the same recipe and
+    code in `output/ckpt`. Returns the per-epoch history."""
     main = rank == 0
-    ckpt_dir = Path(ckpt_dir)
+    ckpt_dir = checkpoint.folder(output)
     steps_per_epoch = dataset.get_dataset_size()
     if steps_per_epoch == 0:
         raise ValueError(
@@ -180,7 +204,6 @@ def train(
     train_step.set_train()
 
     run_hash = training_hash(recipe)
-    history_path = ckpt_dir.parent / "history.csv"
     start_epoch, history = 1, []
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     resumable = resumable_checkpoints(ckpt_dir, run_hash, set_aside=main)
@@ -236,12 +259,16 @@ def train(
         )
         if not main:
             continue
-        write_history(history_path, history)
+        HISTORY.write(output, history)
         if epoch % recipe.ckpt_interval == 0 or epoch == recipe.max_epoch:
             meta = {
-                "epoch": epoch, "step": global_step, "training_hash": run_hash,
-                "recipe": recipe.to_dict(), "class_names": class_names, "history": history,
-            }  # fmt: skip
+                "epoch": epoch,
+                "step": global_step,
+                "training_hash": run_hash,
+                "recipe": recipe.to_dict(),
+                "class_names": class_names,
+                "history": history,
+            }
             checkpoint.save(train_step, ckpt_dir / checkpoint.checkpoint_name(epoch), meta)
             for old in checkpoint.list_checkpoints(ckpt_dir)[: -recipe.keep_checkpoint_max]:
                 old.unlink()
@@ -251,5 +278,5 @@ def train(
             flush=True,
         )
     if main:  # also when resuming a finished run, whose history.csv may have been removed
-        write_history(history_path, history)
+        HISTORY.write(output, history)
     return history

@@ -1,4 +1,4 @@
-"""Checks of a raw dataset layout before conversion, with a JSON report of what was found.
+"""`vgg16 verify`: checks of a raw dataset layout before conversion, with a JSON report.
 
 Converting ImageNet to MindRecord takes hours, so a truncated CIFAR batch, a label beyond the
 class count, ``train/`` and ``val/`` disagreeing on their classes or an unreadable image should
@@ -6,6 +6,7 @@ fail here, early, naming the file. The report holds no timestamps or absolute pa
 unchanged dataset gives a byte-identical report.
 """
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -14,14 +15,35 @@ import numpy as np
 from PIL import Image
 
 from vgg16.atomic import write_text
-from vgg16.readers import CIFAR_RECORD_BYTES, class_folders, find_cifar_files, list_image_folder
+from vgg16.readers import (
+    CIFAR_RECORD_BYTES,
+    IMAGE_FOLDER_SPLITS,
+    class_folders,
+    find_cifar_files,
+    list_image_folder,
+)
 
 #: The official split sizes, for callers to pass as ``expect``; subsets and digits differ.
 EXPECTED = {"cifar10": {"train": 50000, "test": 10000}}
 
 _CIFAR_LAYOUT = ("cifar10", "digits")
 _IMAGE_FOLDERS = ("imagenet2012",)
-_IMAGE_SPLITS = ("train", "val")
+_IMAGE_SPLITS = tuple(IMAGE_FOLDER_SPLITS.values())
+
+
+def main(args: argparse.Namespace) -> None:
+    expect = {}
+    for pair in args.expect:
+        split, sep, count = pair.partition("=")
+        if not sep or not count.isdigit():
+            raise ValueError(f"--expect {pair!r}: expected SPLIT=COUNT, e.g. train=50000")
+        expect[split] = int(count)
+    report = verify(
+        args.dataset, args.data_path, num_classes=args.num_classes, expect=expect or None
+    )
+    write_report(report, args.output)
+    counts = {split: info["count"] for split, info in report["splits"].items()}
+    print(f"verified {args.data_path}: {counts}")
 
 
 def verify(

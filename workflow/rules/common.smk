@@ -11,6 +11,12 @@ from snakemake.utils import validate
 
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
+# The workflow reads its own package (beside this file), whatever else is installed.
+ROOT = Path(workflow.basedir)
+sys.path.insert(0, str(ROOT))
+from vgg16.config import check_dataset, load_recipe
+from vgg16.stages import code_files
+
 # Rules call the package through the interpreter that runs Snakemake, so the workflow
 # uses the same environment whether snakemake is on PATH or called as .venv/bin/snakemake.
 VGG16 = f"{shlex.quote(sys.executable)} -m vgg16"
@@ -18,29 +24,35 @@ RUNS = sorted(config["runs"])
 PLOTS = ["loss", "lr", "accuracy"]
 NUM_CLASSES = {"cifar10": 10, "digits": 10, "imagenet2012": 1000}
 
+
+def num_classes_of(spec):
+    return spec.get("num_classes", NUM_CLASSES[spec["format"]])
+
+
+# Each run's recipe and overrides, resolved and checked now: a misspelt key, a bad value or
+# a missing recipe file stops even a dry run, before hours of data conversion.
 for _run, _spec in config["runs"].items():
     if _spec["dataset"] not in config["datasets"]:
         raise ValueError(
             f"config runs.{_run}.dataset: {_spec['dataset']!r} is not one of the datasets "
             f"{sorted(config['datasets'])}"
         )
-
-# The package modules each stage imports: Snakemake does not see changes in imported code,
-# so a rule lists them as inputs and an edit reruns exactly the stages that use the file.
-_BASE = ["__init__", "cli", "config", "readers"]
-_NET = _BASE + ["checkpoint", "device", "mindrecord", "model", "pipeline"]
-CODE = {
-    "download": _BASE + ["download"],
-    "verify": _BASE + ["verify"],
-    "prepare": _BASE + ["mindrecord"],
-    "train": _NET + ["loss", "schedule", "train"],
-    "evaluate": _NET + ["evaluate"],
-    "report": ["report"],
-}
+    _data = config["datasets"][_spec["dataset"]]
+    try:
+        _recipe = load_recipe(_spec["recipe"], overrides=_spec["set"])
+        check_dataset(
+            _recipe,
+            _data["format"],
+            num_classes_of(_data),
+            f"dataset {_spec['dataset']!r}",
+        )
+    except (FileNotFoundError, ValueError) as _err:
+        raise ValueError(f"config runs.{_run}: {_err}") from None
 
 
 def code(stage):
-    return [f"vgg16/{module}.py" for module in CODE[stage]]
+    """The package files `vgg16 <stage>` runs: an edit reruns exactly the stages using it."""
+    return [str(path.relative_to(ROOT)) for path in code_files(stage, ROOT / "vgg16")]
 
 
 def dataset_of(wildcards):
@@ -60,8 +72,7 @@ def source_flags(wildcards):
 
 
 def num_classes(wildcards):
-    spec = dataset_of(wildcards)
-    return spec.get("num_classes", NUM_CLASSES[spec["format"]])
+    return num_classes_of(dataset_of(wildcards))
 
 
 def expect_flags(wildcards):
@@ -89,7 +100,7 @@ def run_recipe(wildcards):
 
 def recipe_flags(wildcards):
     """The run's recipe overrides as `--set key=value` (values as JSON, which YAML reads)."""
-    pairs = sorted(run_spec(wildcards).get("set", {}).items())
+    pairs = sorted(run_spec(wildcards)["set"].items())
     return " ".join(f"--set {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in pairs)
 
 

@@ -40,7 +40,7 @@ rule verify:
         "--num_classes {params.num_classes} {params.expect} --output {output} > {log} 2>&1"
 
 
-rule to_mindrecord:
+rule prepare:
     input:
         raw="results/data/{dataset}/raw",
         verified="results/data/{dataset}/verified.json",
@@ -48,9 +48,9 @@ rule to_mindrecord:
     output:
         "results/data/{dataset}/mindrecord/manifest.json",
     log:
-        "results/logs/to_mindrecord/{dataset}.log",
+        "results/logs/prepare/{dataset}.log",
     benchmark:
-        "results/benchmarks/to_mindrecord/{dataset}.tsv"
+        "results/benchmarks/prepare/{dataset}.tsv"
     resources:
         runtime=600,
         mem_mb=8000,
@@ -60,7 +60,8 @@ rule to_mindrecord:
         folder=lambda w, output: Path(output[0]).parent,
         val_fraction=lambda w: dataset_of(w)["val_fraction"],
         shards=lambda w: dataset_of(w)["shards"],
+        seed=lambda w: dataset_of(w)["seed"],
     shell:
         "{params.vgg16} prepare --dataset {params.format} --data_path {input.raw} "
-        "--output {params.folder} --set val_fraction={params.val_fraction} "
-        "--set shards={params.shards} > {log} 2>&1"
+        "--output {params.folder} --val_fraction {params.val_fraction} "
+        "--shards {params.shards} --seed {params.seed} > {log} 2>&1"

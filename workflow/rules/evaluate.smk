@@ -1,9 +1,9 @@
 rule select:
     input:
         history="results/runs/{run}/train/history.csv",
+        recipe="results/runs/{run}/train/recipe.yaml",
         manifest=run_manifest,
-        recipe=run_recipe,
-        code=code("evaluate"),
+        code=code("select"),
     output:
         table=report(
             "results/runs/{run}/select/selection.csv",
@@ -26,20 +26,19 @@ rule select:
     params:
         vgg16=VGG16,
         data=run_data,
-        ckpt="results/runs/{run}/train/ckpt",
-        folder=lambda w, output: Path(output[0]).parent,
-        overrides=recipe_flags,
+        train=lambda w, input: Path(input.history).parent,
+        folder=lambda w, output: Path(output.table).parent,
         parallel=parallel_flags,
     shell:
-        "{params.vgg16} select --config {input.recipe} {params.overrides} {params.parallel} --data_path {params.data} "
-        "--ckpt_path {params.ckpt} --output {params.folder} > {log} 2>&1"
+        "{params.vgg16} select --train {params.train} {params.parallel} "
+        "--data_path {params.data} --output {params.folder} > {log} 2>&1"
 
 
 rule evaluate:
     input:
         best="results/runs/{run}/select/best.ckpt",
+        recipe="results/runs/{run}/train/recipe.yaml",
         manifest=run_manifest,
-        recipe=run_recipe,
         code=code("evaluate"),
     output:
         metrics=report(
@@ -68,11 +67,10 @@ rule evaluate:
     params:
         vgg16=VGG16,
         data=run_data,
-        folder=lambda w, output: Path(output[0]).parent,
-        overrides=recipe_flags,
+        folder=lambda w, output: Path(output.metrics).parent,
         parallel=parallel_flags,
         eval=eval_flags,
     shell:
-        "{params.vgg16} eval --config {input.recipe} {params.overrides} {params.eval} {params.parallel} "
+        "{params.vgg16} evaluate --config {input.recipe} {params.eval} {params.parallel} "
         "--data_path {params.data} --pre_trained {input.best} --output {params.folder} "
         "> {log} 2>&1"

@@ -1,8 +1,8 @@
-rule plots:
+rule plot:
     input:
         history="results/runs/{run}/train/history.csv",
         selection="results/runs/{run}/select/selection.csv",
-        code=code("report"),
+        code=code("plot"),
     output:
         loss=report(
             "results/runs/{run}/plots/loss.png",
@@ -23,7 +23,7 @@ rule plots:
             subcategory="checkpoint selection",
         ),
     log:
-        "results/logs/plots/{run}.log",
+        "results/logs/plot/{run}.log",
     params:
         vgg16=VGG16,
         folder=lambda w, output: Path(output[0]).parent,
@@ -37,7 +37,7 @@ rule summary:
         history=expand("results/runs/{run}/train/history.csv", run=RUNS),
         selection=expand("results/runs/{run}/select/selection.csv", run=RUNS),
         metrics=expand("results/runs/{run}/eval/metrics.json", run=RUNS),
-        code=code("report"),
+        code=code("summary"),
     output:
         report(
             "results/summary.csv", caption="../report/summary.rst", category="Summary"
@@ -45,7 +45,10 @@ rule summary:
     log:
         "results/logs/summary.log",
     params:
+        vgg16=VGG16,
         runs=RUNS,
         recipes=[config["runs"][run]["recipe"] for run in RUNS],
-    script:
-        "../scripts/summary.py"
+    shell:
+        "{params.vgg16} summary --output {output} --runs {params.runs:q} "
+        "--history {input.history:q} --selection {input.selection:q} "
+        "--metrics {input.metrics:q} --recipes {params.recipes:q} > {log} 2>&1"

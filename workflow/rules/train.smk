@@ -27,9 +27,9 @@ rule train:
     params:
         vgg16=VGG16,
         data=run_data,
-        ckpt="results/runs/{run}/train/ckpt",
+        folder=lambda w, output: Path(output.history).parent,
         overrides=recipe_flags,
         parallel=parallel_flags,
     shell:
-        "{params.vgg16} train --config {input.recipe} {params.overrides} {params.parallel} --data_path {params.data} "
-        "--ckpt_path {params.ckpt} > {log} 2>&1"
+        "{params.vgg16} train --config {input.recipe} {params.overrides} {params.parallel} "
+        "--data_path {params.data} --output {params.folder} > {log} 2>&1"

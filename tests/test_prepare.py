@@ -1,4 +1,5 @@
-"""Tests for vgg16.mindrecord: conversion to MindRecord splits, read back with MindDataset."""
+"""Tests for vgg16.prepare: conversion to MindRecord splits, read back with MindDataset,
+and vgg16.data reading the manifest."""
 
 import hashlib
 import json
@@ -11,7 +12,8 @@ import pytest
 from mindspore.dataset import vision
 from PIL import Image
 
-from vgg16.mindrecord import load_manifest, prepare, split_files
+from vgg16.data import open_source, read_manifest
+from vgg16.prepare import prepare
 from vgg16.readers import CIFAR10_CLASSES, write_cifar_batch
 
 PER_CLASS_TRAIN, PER_CLASS_TEST = 20, 5
@@ -42,7 +44,9 @@ def _records(images: np.ndarray, labels: np.ndarray) -> Counter:
 
 def _read(out: Path, split: str, decode: bool = False) -> list[tuple[int, np.ndarray]]:
     data = ds.MindDataset(
-        split_files(out, load_manifest(out), split), columns_list=["image", "label"], shuffle=False
+        [str(f) for f in open_source(out).split(split).files],
+        columns_list=["image", "label"],
+        shuffle=False,
     )
     if decode:
         data = data.map(vision.Decode(), input_columns="image")
@@ -61,7 +65,7 @@ def test_prepare_cifar_round_trip_with_stratified_val(cifar: tuple) -> None:
 
     manifest = prepare("cifar10", src, out, val_fraction=0.2, shards=2, seed=3)
 
-    assert manifest == load_manifest(out)
+    assert manifest == read_manifest(out)
     assert _siblings(out) == ["mr", "src"]  # no temporary folder left
     assert manifest["format"] == "raw" and manifest["image_shape"] == [32, 32, 3]
     assert manifest["class_names"] == list(CIFAR10_CLASSES) and manifest["num_classes"] == 10
@@ -111,7 +115,7 @@ def test_prepare_replaces_output_and_omits_val_when_fraction_is_zero(cifar: tupl
     assert _siblings(out) == ["mr", "src"]
     assert Counter((lab, img.tobytes()) for lab, img in _read(out, "train")) == _records(*train)
     with pytest.raises(ValueError, match="'val'.*available: train, test"):
-        split_files(out, manifest, "val")
+        open_source(out).split("val")
 
 
 def test_failing_prepare_leaves_existing_output_and_no_temp_folder(cifar: tuple) -> None:
@@ -128,7 +132,7 @@ def test_failing_prepare_leaves_existing_output_and_no_temp_folder(cifar: tuple)
         prepare("cifar10", src, good)
 
     assert _siblings(out) == ["good", "src"]
-    assert load_manifest(good)["splits"]["train"]["count"] == 180
+    assert read_manifest(good)["splits"]["train"]["count"] == 180
 
 
 @pytest.mark.parametrize(
@@ -233,13 +237,13 @@ def test_prepare_imagenet_requires_same_classes_in_val(tmp_path: Path) -> None:
     assert _siblings(root) == ["imagenet"]
 
 
-def test_load_manifest_errors_name_the_file(tmp_path: Path) -> None:
+def test_read_manifest_errors_name_the_file(tmp_path: Path) -> None:
     path = tmp_path / "manifest.json"
     with pytest.raises(FileNotFoundError, match="manifest.json"):
-        load_manifest(tmp_path)
+        read_manifest(tmp_path)
     path.write_text("{not json")
     with pytest.raises(ValueError, match="manifest.json is not valid JSON"):
-        load_manifest(tmp_path)
+        read_manifest(tmp_path)
     path.write_text(json.dumps({"dataset": "cifar10"}))
     with pytest.raises(ValueError, match="manifest.json lacks keys.*'format'"):
-        load_manifest(tmp_path)
+        read_manifest(tmp_path)

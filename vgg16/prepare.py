@@ -1,4 +1,4 @@
-"""Conversion of a raw dataset to MindRecord train/val/test splits with a manifest.
+"""`vgg16 prepare`: convert a raw dataset to MindRecord train/val/test splits with a manifest.
 
 Converting once means training reads one indexed format whatever the source layout, and the
 validation split is held out here, seeded and stratified, so every run of every recipe sees the
@@ -6,46 +6,69 @@ same one. ``manifest.json`` records counts per class, the shard files and checks
 source, so a folder of MindRecords describes itself.
 """
 
+from __future__ import annotations
+
+import argparse
 import hashlib
-import json
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from mindspore.mindrecord import FileWriter
 from sklearn.model_selection import train_test_split
 
-from vgg16.config import DATASETS
+from vgg16.atomic import staged_dir
+from vgg16.config import CIFAR_FAMILY, DATASETS
+from vgg16.data import write_manifest
 from vgg16.readers import (
+    IMAGE_FOLDER_SPLITS,
     cifar_class_names,
     find_cifar_files,
     list_image_folder,
     read_cifar_batches,
     rgb_jpeg_bytes,
-    staged_dir,
     write_digits,
 )
 
 SCHEMA = {"image": {"type": "bytes"}, "label": {"type": "int32"}}
-MANIFEST = "manifest.json"
-MANIFEST_KEYS = (
-    "dataset",
-    "format",
-    "image_shape",
-    "class_names",
-    "num_classes",
-    "seed",
-    "val_fraction",
-    "shards",
-    "splits",
-    "sources",
-)
-SPLIT_KEYS = ("count", "per_class", "files")
+DEFAULT_VAL_FRACTION = 0.1
+#: The val split's seed, 1 as the recipes' seed used to set it, so existing splits stay.
+DEFAULT_SEED = 1
+MAX_SHARDS = 1000  # MindRecord's limit
 
 _WRITE_BATCH = 2000  # rows per write_raw_data call: large enough to amortise its overhead
 _PROGRESS_EVERY = 10_000
+
+
+@dataclass(frozen=True)
+class RawSplits:
+    """A raw layout as conversion sees it: items (pixel arrays or image paths) with labels,
+    and how to turn one item into the bytes a record stores."""
+
+    train: tuple[Sequence[Any], np.ndarray]
+    test: tuple[Sequence[Any], np.ndarray]
+    encode: Callable[[Any], bytes]
+    format: str
+    image_shape: list[int] | None
+    class_names: list[str]
+    sources: list[dict]
+
+
+def main(args: argparse.Namespace) -> None:
+    manifest = prepare(
+        args.dataset,
+        args.data_path,
+        args.output,
+        val_fraction=args.val_fraction,
+        shards=args.shards,
+        seed=args.seed,
+    )
+    counts = {split: info["count"] for split, info in manifest["splits"].items()}
+    print(f"wrote {args.output} {counts}")
 
 
 def prepare(
@@ -53,9 +76,9 @@ def prepare(
     data_path: Path,
     output: Path,
     *,
-    val_fraction: float = 0.1,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
     shards: int = 1,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
 ) -> dict:
     """Convert ``dataset`` at ``data_path`` to ``output/<split>.mindrecord`` and a manifest.
 
@@ -67,92 +90,90 @@ def prepare(
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    if not 1 <= shards <= 1000:
-        raise ValueError(f"shards must be in 1..1000 (MindRecord's limit), got {shards}")
+    if not 1 <= shards <= MAX_SHARDS:
+        raise ValueError(f"shards must be in 1..{MAX_SHARDS} (MindRecord's limit), got {shards}")
     data_path, output = Path(data_path), Path(output)
     if dataset == "digits" and not data_path.exists():
         write_digits(data_path)
+    raw = _cifar(data_path) if dataset in CIFAR_FAMILY else _image_folders(data_path)
+    num_classes = len(raw.class_names)
+    (items, labels), (test_items, test_labels) = raw.train, raw.test
+    train, val = _hold_out(labels, val_fraction, seed, data_path)
     with staged_dir(output) as tmp:
-        if dataset == "imagenet2012":
-            manifest = _prepare_imagenet(data_path, tmp, val_fraction, shards, seed)
-        else:
-            manifest = _prepare_cifar(data_path, tmp, val_fraction, shards, seed)
-        manifest = {"dataset": dataset, **manifest}
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        splits = {}
+        for split, split_items, split_labels, index in (
+            ("train", items, labels, train),
+            ("val", items, labels, val),
+            ("test", test_items, test_labels, np.arange(len(test_labels))),
+        ):
+            if index.size:
+                rows = (
+                    {"image": raw.encode(split_items[i]), "label": int(split_labels[i])}
+                    for i in index
+                )
+                rows = _with_progress(rows, split, index.size)
+                splits[split] = _write_split(
+                    tmp, split, rows, split_labels[index], num_classes, shards
+                )
+        manifest = {
+            "dataset": dataset,
+            "format": raw.format,
+            "image_shape": raw.image_shape,
+            "class_names": raw.class_names,
+            "num_classes": num_classes,
+            "seed": seed,
+            "val_fraction": val_fraction,
+            "shards": shards,
+            "splits": splits,
+            "sources": raw.sources,
+        }
+        write_manifest(tmp, manifest)
     return manifest
 
 
-def _prepare_cifar(data_path: Path, out: Path, val_fraction: float, shards: int, seed: int) -> dict:
+def _cifar(data_path: Path) -> RawSplits:
     """CIFAR binary layout (also digits): images stored as raw 32x32x3 HWC bytes."""
     files = find_cifar_files(data_path)
     class_names = cifar_class_names(data_path)
-    train_images, train_labels = read_cifar_batches(files["train"])
-    test_images, test_labels = read_cifar_batches(files["test"])
-    for labels, source in ((train_labels, files["train"]), (test_labels, files["test"])):
+    train, test = read_cifar_batches(files["train"]), read_cifar_batches(files["test"])
+    for (_, labels), source in ((train, files["train"]), (test, files["test"])):
         if labels.size and labels.max() >= len(class_names):
             raise ValueError(
                 f"label {labels.max()} in {', '.join(map(str, source))} is out of range for "
                 f"{len(class_names)} classes"
             )
-    train, val = _hold_out(train_labels, val_fraction, seed, data_path)
-    splits = {}
-    for split, images, labels, index in (
-        ("train", train_images, train_labels, train),
-        ("val", train_images, train_labels, val),
-        ("test", test_images, test_labels, np.arange(len(test_labels))),
-    ):
-        if index.size:
-            rows = ({"image": images[i].tobytes(), "label": int(labels[i])} for i in index)
-            splits[split] = _write_split(out, split, rows, labels[index], len(class_names), shards)
-    return {
-        "format": "raw",
-        "image_shape": list(train_images.shape[1:]),
-        "class_names": class_names,
-        "num_classes": len(class_names),
-        "seed": seed,
-        "val_fraction": val_fraction,
-        "shards": shards,
-        "splits": splits,
-        "sources": [_file_checksum(f) for f in files["train"] + files["test"]],
-    }
+    return RawSplits(
+        train=train,
+        test=test,
+        encode=np.ndarray.tobytes,
+        format="raw",
+        image_shape=list(train[0].shape[1:]),
+        class_names=class_names,
+        sources=[_file_checksum(f) for f in files["train"] + files["test"]],
+    )
 
 
-def _prepare_imagenet(
-    data_path: Path, out: Path, val_fraction: float, shards: int, seed: int
-) -> dict:
+def _image_folders(data_path: Path) -> RawSplits:
     """ImageNet-style ``train/`` and ``val/`` class folders: images stored as RGB JPEG bytes."""
-    train_paths, train_labels, class_names = list_image_folder(data_path / "train")
-    test_paths, test_labels, test_classes = list_image_folder(data_path / "val")
+    folders = {split: data_path / sub for split, sub in IMAGE_FOLDER_SPLITS.items()}
+    train_paths, train_labels, class_names = list_image_folder(folders["train"])
+    test_paths, test_labels, test_classes = list_image_folder(folders["test"])
     if test_classes != class_names:
         missing = sorted(set(class_names) - set(test_classes))[:5]
         extra = sorted(set(test_classes) - set(class_names))[:5]
         raise ValueError(
-            f"class folders of {data_path / 'val'} differ from those of {data_path / 'train'}: "
+            f"class folders of {folders['test']} differ from those of {folders['train']}: "
             f"missing {missing}, extra {extra} (first five of each)"
         )
-    train_labels, test_labels = np.array(train_labels), np.array(test_labels)
-    train, val = _hold_out(train_labels, val_fraction, seed, data_path / "train")
-    splits = {}
-    for split, paths, labels, index in (
-        ("train", train_paths, train_labels, train),
-        ("val", train_paths, train_labels, val),
-        ("test", test_paths, test_labels, np.arange(len(test_labels))),
-    ):
-        if index.size:
-            rows = ({"image": rgb_jpeg_bytes(paths[i]), "label": int(labels[i])} for i in index)
-            rows = _with_progress(rows, split, index.size)
-            splits[split] = _write_split(out, split, rows, labels[index], len(class_names), shards)
-    return {
-        "format": "jpeg",
-        "image_shape": None,
-        "class_names": class_names,
-        "num_classes": len(class_names),
-        "seed": seed,
-        "val_fraction": val_fraction,
-        "shards": shards,
-        "splits": splits,
-        "sources": [_listing_checksum(data_path, train_paths + test_paths)],
-    }
+    return RawSplits(
+        train=(train_paths, np.array(train_labels)),
+        test=(test_paths, np.array(test_labels)),
+        encode=rgb_jpeg_bytes,
+        format="jpeg",
+        image_shape=None,
+        class_names=class_names,
+        sources=[_listing_checksum(data_path, train_paths + test_paths)],
+    )
 
 
 def _hold_out(
@@ -238,43 +259,3 @@ def _listing_checksum(root: Path, paths: list[Path]) -> dict:
     lines = sorted(f"{p.relative_to(root).as_posix()}\t{p.stat().st_size}\n" for p in paths)
     digest = hashlib.sha256("".join(lines).encode())
     return {"path": str(root.resolve()), "files": len(lines), "listing_sha256": digest.hexdigest()}
-
-
-def load_manifest(folder: Path) -> dict:
-    """Read and check ``folder/manifest.json`` as written by :func:`prepare`."""
-    path = Path(folder) / MANIFEST
-    if not path.is_file():
-        raise FileNotFoundError(f"MindRecord manifest not found: {path}")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON: {error}") from error
-    if not isinstance(manifest, dict):
-        raise ValueError(f"{path} must hold a JSON object, got {type(manifest).__name__}")
-    missing = [key for key in MANIFEST_KEYS if key not in manifest]
-    if missing:
-        raise ValueError(f"{path} lacks keys {missing}")
-    if not isinstance(manifest["splits"], dict):
-        raise ValueError(f"{path}: 'splits' must be an object of split name to description")
-    for split, entry in manifest["splits"].items():
-        missing = [key for key in SPLIT_KEYS if not isinstance(entry, dict) or key not in entry]
-        if missing:
-            raise ValueError(f"{path}: split {split!r} lacks keys {missing}")
-    return manifest
-
-
-def split_files(folder: Path, manifest: dict, split: str) -> list[str]:
-    """Absolute paths of the MindRecord shards of ``split``, as ``MindDataset`` takes them.
-
-    Pass all of them: ``MindDataset`` given a list reads only the listed shards.
-    """
-    splits = manifest["splits"]
-    if split not in splits:
-        raise ValueError(
-            f"split {split!r} is not in {Path(folder) / MANIFEST}; available: {', '.join(splits)}"
-        )
-    paths = [Path(folder).resolve() / name for name in splits[split]["files"]]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(f"MindRecord shards of split {split!r} not found: {missing}")
-    return [str(p) for p in paths]

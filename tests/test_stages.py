@@ -1,0 +1,85 @@
+"""Stages: one name per stage across module, command, rule and README; code derived from imports.
+
+Whether the derived code equals what each rule's process really runs is checked against the
+real workflow in tests/test_workflow.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+from vgg16.cli import build_parser
+from vgg16.stages import STAGES, code_digest, code_files, modules
+
+REPO = Path(__file__).resolve().parent.parent
+WORKFLOW_STAGES = STAGES[:8]
+
+
+def test_each_stage_is_a_module_with_main_and_a_command_of_the_same_name():
+    (subparsers,) = [
+        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    ]
+    commands = subparsers.choices  # command name or alias -> its parser
+    for stage in STAGES:
+        assert callable(importlib.import_module(f"vgg16.{stage}").main), stage
+        assert commands[stage].get_default("stage") == stage
+    assert {p.get_default("stage") for p in commands.values()} == set(STAGES)
+
+
+def test_the_workflow_has_one_rule_per_workflow_stage():
+    rules = set()
+    for smk in (REPO / "workflow" / "rules").glob("*.smk"):
+        rules |= set(re.findall(r"^rule (\w+):", smk.read_text(), re.MULTILINE))
+    assert rules == set(WORKFLOW_STAGES)
+
+
+def test_the_readme_map_names_every_stage_and_shared_module():
+    readme = (REPO / "README.md").read_text()
+    map_section = readme[readme.index("### The map") : readme.index("### Layout")]
+    listed = set()
+    for line in map_section.splitlines():
+        if line.startswith("| `"):  # a table row: the stage or module names in its first cell
+            listed |= set(re.findall(r"`(\w+)(?:\.py)?`", line.split("|")[1]))
+    package = {p.stem for p in (REPO / "vgg16").glob("*.py")} - {"__init__", "__main__"}
+    assert listed == package
+
+
+def _package(tmp_path: Path, files: dict[str, str]) -> Path:
+    root = tmp_path / "vgg16"
+    root.mkdir()
+    for name in ("__init__", "__main__", "cli"):
+        (root / f"{name}.py").write_text("")
+    for name, text in files.items():
+        (root / f"{name}.py").write_text(text)
+    return root
+
+
+def test_modules_follow_every_kind_of_package_import(tmp_path: Path):
+    root = _package(tmp_path, {
+        "train": "import os\nfrom vgg16 import checkpoint, schedule\n",
+        "checkpoint": "from vgg16.atomic import write_text\n",
+        "schedule": "def f():\n    import vgg16.loss  # inside a function\n",
+        "atomic": "", "loss": "import numpy\n", "plot": "from vgg16.tables import HISTORY\n",
+        "tables": "",
+    })  # fmt: skip
+    assert modules("train", root) == ["__init__", "__main__", "atomic", "checkpoint", "cli",
+                                      "loss", "schedule", "train"]  # fmt: skip
+    assert [p.name for p in code_files("plot", root)] == [
+        "__init__.py", "__main__.py", "cli.py", "plot.py", "tables.py"
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="unknown stage 'fit'"):
+        modules("fit", root)
+
+
+def test_code_digest_follows_the_stages_files_only(tmp_path: Path):
+    root = _package(tmp_path, {"train": "from vgg16 import loss\n", "loss": "", "plot": ""})
+    before = code_digest("train", root)
+    (root / "plot.py").write_text("# edited\n")
+    assert code_digest("train", root) == before
+    (root / "loss.py").write_text("# edited\n")
+    assert code_digest("train", root) != before

@@ -1,0 +1,34 @@
+"""`vgg16 export`: a checkpoint as MINDIR, in eval mode, for serving."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import mindspore as ms
+import numpy as np
+from mindspore import nn
+
+from vgg16 import checkpoint, device
+from vgg16.config import Recipe, from_args
+
+
+def main(args: argparse.Namespace) -> None:
+    recipe = from_args(args)
+    device.start(args, recipe)
+    net, _ = checkpoint.load_net(recipe, args.pre_trained)
+    print(f"wrote {export(net, recipe, args.output, args.batch_size)}")
+
+
+def export(net: nn.Cell, recipe: Recipe, output: Path, batch_size: int = 1) -> Path:
+    """MINDIR with a fixed input shape (batch, 3, H, W), in eval mode (no dropout)."""
+    net.set_train(False)
+    output.mkdir(parents=True, exist_ok=True)
+    height, width = recipe.image_size
+    dummy = ms.Tensor(np.zeros((batch_size, 3, height, width), dtype=np.float32))
+    # ms.export appends ".mindir" to the name it is given.
+    ms.export(net, dummy, file_name=str(output / ".vgg16.tmp"), file_format="MINDIR")
+    target = output / "vgg16.mindir"
+    os.replace(output / ".vgg16.tmp.mindir", target)
+    return target
