@@ -78,7 +78,7 @@ class DataSource:
         if name not in SPLITS:
             raise ValueError(f"split {name!r}: expected one of {list(SPLITS)}")
         if name not in self._splits and self._image_root is not None:
-            self._splits.update(_image_folder_split(self._image_root, name))
+            self._splits.update(_image_folder_split(self._image_root, name, self.class_names))
         if name in self._splits:
             return self._splits[name]
         if not self.prepared and name == "val":
@@ -127,15 +127,23 @@ def open_source(path: Path, dataset: str | None = None) -> DataSource:
     )
 
 
-def _image_folder_split(root: Path, split: str) -> dict[str, Split]:
+def _image_folder_split(root: Path, split: str, class_names: list[str]) -> dict[str, Split]:
     """`root/<train|val>/<class>/<image>`, or `root/<class>/<image>` for any split (the seed's
-    evaluation-only folders)."""
+    evaluation-only folders). Labels index `class_names` (train's folders), so a val/ that
+    lacks some classes keeps the same labels."""
     sub = readers.IMAGE_FOLDER_SPLITS.get(split)
     if sub is None:
         return {}
     folder = root / sub if (root / sub).is_dir() else root
-    paths, labels, _ = readers.list_image_folder(folder)
-    return {split: Split(len(paths), tuple(paths), tuple(labels))}
+    paths, labels, names = readers.list_image_folder(folder)
+    index = {name: i for i, name in enumerate(class_names)}
+    unknown = sorted(set(names) - set(index))
+    if unknown:
+        raise ValueError(
+            f"{folder} has class folders that the training classes lack: {unknown[:5]} "
+            f"(first five of {len(unknown)})"
+        )
+    return {split: Split(len(paths), tuple(paths), tuple(index[names[i]] for i in labels))}
 
 
 def _prepared(folder: Path) -> DataSource:
