@@ -17,7 +17,6 @@ from vgg16.readers import (
     list_image_folder,
     read_cifar_batches,
     rgb_jpeg_bytes,
-    staged_dir,
     write_cifar_batch,
     write_digits,
 )
@@ -176,23 +175,6 @@ def test_list_image_folder_errors(tmp_path: Path) -> None:
     (tmp_path / "empty_class").mkdir()
     with pytest.raises(ValueError, match="empty_class"):
         list_image_folder(tmp_path)
-
-
-def test_staged_dir_keeps_old_folder_on_error_and_replaces_it_on_success(tmp_path: Path) -> None:
-    final = tmp_path / "out"
-    final.mkdir()
-    (final / "old.txt").write_text("old")
-
-    with pytest.raises(RuntimeError), staged_dir(final) as tmp:
-        (tmp / "new.txt").write_text("new")
-        raise RuntimeError("interrupted")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
-    assert [p.name for p in final.iterdir()] == ["old.txt"]
-
-    with staged_dir(final) as tmp:
-        (tmp / "new.txt").write_text("new")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
-    assert [p.name for p in final.iterdir()] == ["new.txt"]
 
 
 def test_write_digits_writes_stratified_deterministic_cifar_layout(tmp_path: Path) -> None:
