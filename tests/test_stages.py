@@ -7,6 +7,7 @@ real workflow in tests/test_workflow.py.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import re
 from pathlib import Path
@@ -83,3 +84,37 @@ def test_code_digest_follows_the_stages_files_only(tmp_path: Path):
     assert code_digest("train", root) == before
     (root / "loss.py").write_text("# edited\n")
     assert code_digest("train", root) != before
+
+
+def test_modules_skip_names_already_followed_or_not_module_files_and_go_on(tmp_path: Path):
+    """cli imports the stage it dispatches to (already followed when cli is read) and a name
+    that `__init__` defines (no module file): both are skipped and the walk goes on to the
+    entry modules still waiting. Every import statement counts, not just the last one."""
+    root = _package(tmp_path, {
+        "cli": "from vgg16 import train, __version__\n",
+        "train": "from vgg16 import loss\nimport os\n",
+        "loss": "",
+    })  # fmt: skip
+    assert modules("train", root) == ["__init__", "__main__", "cli", "loss", "train"]
+
+
+def test_a_syntax_error_names_the_broken_file(tmp_path: Path):
+    root = _package(tmp_path, {"train": "def broken(:\n"})
+    with pytest.raises(SyntaxError) as err:
+        modules("train", root)
+    assert err.value.filename == str(root / "train.py")
+
+
+def test_code_digest_hashes_each_files_name_and_bytes_in_name_order(tmp_path: Path):
+    """Checkpoints store this digest and resume only from an equal one, so its definition is
+    fixed: sha256 over name, NUL, bytes, NUL of each file sorted by module name, 16 hex
+    digits."""
+    root = _package(tmp_path, {"train": "from vgg16 import loss\n", "loss": "x = 1\n"})
+    expected = hashlib.sha256(
+        b"__init__.py\0\0"
+        b"__main__.py\0\0"
+        b"cli.py\0\0"
+        b"loss.py\0x = 1\n\0"
+        b"train.py\0from vgg16 import loss\n\0"
+    ).hexdigest()[:16]
+    assert code_digest("train", root) == expected
