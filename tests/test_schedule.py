@@ -50,3 +50,25 @@ def test_exponential_decays_at_each_milestone():
         lr=0.1, lr_epochs=(2, 3), gamma=0.1, warmup_epochs=1, max_epoch=4, steps_per_epoch=2
     )
     np.testing.assert_allclose(lrs, [0.05, 0.1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-5)
+
+
+def test_exponential_warms_up_over_all_warmup_epochs():
+    lrs = exponential_lr(
+        lr=0.1, lr_epochs=(3,), gamma=0.1, warmup_epochs=2, max_epoch=4, steps_per_epoch=2
+    )
+    assert lrs.dtype == np.float32
+    np.testing.assert_allclose(lrs, [0.025, 0.05, 0.075, 0.1, 0.1, 0.1, 0.01, 0.01], rtol=1e-6)
+
+
+def test_exponential_without_warmup_starts_at_lr():
+    lrs = exponential_lr(
+        lr=0.1, lr_epochs=(1,), gamma=0.5, warmup_epochs=0, max_epoch=2, steps_per_epoch=2
+    )
+    np.testing.assert_allclose(lrs, [0.1, 0.1, 0.05, 0.05], rtol=1e-6)
+
+
+def test_cosine_annealing_returns_float32():
+    """The optimiser takes the array as its learning rate: float32 like the weights."""
+    lrs = cosine_annealing_lr(lr=0.1, warmup_epochs=0, max_epoch=2, steps_per_epoch=1)
+    assert lrs.dtype == np.float32
+    np.testing.assert_allclose(lrs, [0.1, 0.05], rtol=1e-6)
