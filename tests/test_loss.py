@@ -37,3 +37,11 @@ def test_zero_factor_is_plain_cross_entropy(pynative):
 def test_rejects_factor_of_one():
     with pytest.raises(ValueError, match="label_smooth_factor"):
         CrossEntropySmooth(num_classes=4, smooth_factor=1.0)
+
+
+def test_a_numpy_float64_factor_gives_float32_targets(pynative):
+    """A factor from NumPy (a sweep's `np.linspace`, say) is float64; the one-hot targets are
+    made float32 regardless, which MindSpore's OneHot requires."""
+    loss = CrossEntropySmooth(num_classes=4, smooth_factor=np.float64(0.1))
+    value = float(loss(ms.Tensor(LOGITS), ms.Tensor(LABELS)).asnumpy())
+    assert value == pytest.approx(_hand(0.1), rel=1e-5)
