@@ -125,16 +125,27 @@ def test_the_summary_command_prints_the_table_and_writes_the_csv(tmp_path: Path,
     )
 
 
-def test_the_summary_command_refuses_file_lists_of_another_length(tmp_path: Path, capsys):
+#: Each per-run file flag of `vgg16 summary` and the key of its path in a `_run`.
+FILE_FLAGS = {"--history": "history", "--selection": "selection", "--metrics": "metrics",
+              "--recipes": "recipe"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "counts",
+    [{"--history": 1}, {"--selection": 1}, {"--metrics": 3}, {"--metrics": 3, "--recipes": 1}],
+)
+def test_the_summary_command_names_each_file_list_of_another_length(
+    tmp_path: Path, capsys, counts: dict[str, int]
+):
+    """Two runs; the flags in `counts` give that many files instead of two."""
     run = _run(tmp_path / "a", _metrics(0.96))
     out = tmp_path / "summary.csv"
-    argv = ["summary", "--output", str(out), "--runs", "a", "b", "--history", str(run["history"])]
-    for flag, key in [("--selection", "selection"), ("--metrics", "metrics"),
-                      ("--recipes", "recipe")]:  # fmt: skip
-        argv += [flag, str(run[key]), str(run[key])]
+    argv = ["summary", "--output", str(out), "--runs", "a", "b"]
+    for flag, key in FILE_FLAGS.items():
+        argv += [flag, *[str(run[key])] * counts.get(flag, 2)]
     assert main(argv) == 1
     assert capsys.readouterr().err == (
-        "vgg16 summary: error: --runs names 2 runs, but {'--history': 1} give other counts\n"
+        f"vgg16 summary: error: --runs names 2 runs, but {counts} give other counts\n"
     )
     assert not out.exists()
 
