@@ -1,4 +1,5 @@
-"""The run summary, from small files shaped like the pipeline's own."""
+"""The run summary, from small files shaped like the pipeline's own: the table `summary`
+writes and prints, the command line, and the errors that name the bad file."""
 
 import json
 import re
@@ -7,7 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from vgg16.cli import main
 from vgg16.summary import format_table, summarise
+from vgg16.tables import SUMMARY
 
 HISTORY = """epoch,step,loss,lr,img_per_s,seconds
 1,20,2.22645,0.048,46.89,27.3
@@ -17,14 +20,22 @@ HISTORY = """epoch,step,loss,lr,img_per_s,seconds
 """
 
 
+#: (epoch, val_top1, val_top5, val_loss) of each checkpoint of the run in HISTORY.
+SCORES = [(1, 0.1111, 0.5903, 26.7165), (2, 0.3403, 0.7917, 7.1777),
+          (3, 0.7847, 1.0, 0.9414), (4, 0.9444, 0.9931, 0.1542)]  # fmt: skip
+
+
+def selection_csv(chosen: int, scores: list[tuple] = SCORES) -> str:
+    """selection.csv of `scores` with epoch `chosen` selected."""
+    lines = [f"vgg16-epoch{e:04d}.ckpt,{e},{t1},{t5},{loss},{e == chosen}"
+             for e, t1, t5, loss in scores]  # fmt: skip
+    return "checkpoint,epoch,val_top1,val_top5,val_loss,selected\n" + "\n".join(lines) + "\n"
+
+
 def selection(chosen: int) -> str:
     """selection.csv with `chosen` selected: the summary reports what select chose (even
     when it is not the best val_top1 here, epoch 4), and never decides again."""
-    rows = [(1, 0.1111, 0.5903, 26.7165), (2, 0.3403, 0.7917, 7.1777),
-            (3, 0.7847, 1.0, 0.9414), (4, 0.9444, 0.9931, 0.1542)]  # fmt: skip
-    lines = [f"vgg16-epoch{e:04d}.ckpt,{e},{t1},{t5},{loss},{e == chosen}"
-             for e, t1, t5, loss in rows]  # fmt: skip
-    return "checkpoint,epoch,val_top1,val_top5,val_loss,selected\n" + "\n".join(lines) + "\n"
+    return selection_csv(chosen)
 
 
 SELECTION = selection(3)
@@ -77,7 +88,72 @@ def test_summarise_reports_the_checkpoint_select_chose(tmp_path: Path):
     assert df.iloc[1]["val_top1"] == pytest.approx(0.9444)  # zeta's select chose epoch 4
     pd.testing.assert_frame_equal(pd.read_csv(out), df)
     assert [p.name for p in out.parent.iterdir()] == ["summary.csv"]
-    assert "0.7847" in format_table(df) and "106.5" in format_table(df)
+
+
+#: The two runs of `_two_runs` as `vgg16 summary` prints them: sorted by name, accuracies to
+#: 4 decimals, no index column.
+TABLE = """\
+  run dataset             recipe  epochs val_top1 val_top5 test_top1 test_top5  train_seconds
+alpha  digits config/digits.yaml       4   0.7847   1.0000    0.9600    1.0000          106.5
+ zeta cifar10   config/zeta.yaml       4   0.9444   0.9931    0.9100    1.0000          106.5"""
+
+
+def _two_runs(tmp_path: Path) -> dict[str, dict[str, Path]]:
+    zeta = _run(tmp_path / "zeta", _metrics(0.91, dataset="cifar10"), selection(4))
+    return {"zeta": {**zeta, "recipe": Path("config/zeta.yaml")},
+            "alpha": _run(tmp_path / "alpha", _metrics(0.96))}  # fmt: skip
+
+
+def test_format_table_aligns_columns_and_gives_accuracies_four_decimals(tmp_path: Path):
+    assert format_table(summarise(_two_runs(tmp_path), tmp_path / "summary.csv")) == TABLE
+
+
+def test_the_summary_command_prints_the_table_and_writes_the_csv(tmp_path: Path, capsys):
+    """The per-run files are given in --runs order (zeta first); the table is sorted."""
+    runs = _two_runs(tmp_path)
+    out = tmp_path / "summary.csv"
+    argv = ["summary", "--output", str(out), "--runs", "zeta", "alpha"]
+    for flag, key in [("--history", "history"), ("--selection", "selection"),
+                      ("--metrics", "metrics"), ("--recipes", "recipe")]:  # fmt: skip
+        argv += [flag, str(runs["zeta"][key]), str(runs["alpha"][key])]
+    assert main(argv) == 0
+    assert capsys.readouterr().out == TABLE + "\n"
+    assert out.read_text() == (
+        "run,dataset,recipe,epochs,val_top1,val_top5,test_top1,test_top5,train_seconds\n"
+        "alpha,digits,config/digits.yaml,4,0.7847,1.0,0.96,1.0,106.5\n"
+        "zeta,cifar10,config/zeta.yaml,4,0.9444,0.9931,0.91,1.0,106.5\n"
+    )
+
+
+#: Each per-run file flag of `vgg16 summary` and the key of its path in a `_run`.
+FILE_FLAGS = {"--history": "history", "--selection": "selection", "--metrics": "metrics",
+              "--recipes": "recipe"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "counts",
+    [{"--history": 1}, {"--selection": 1}, {"--metrics": 3}, {"--metrics": 3, "--recipes": 1}],
+)
+def test_the_summary_command_names_each_file_list_of_another_length(
+    tmp_path: Path, capsys, counts: dict[str, int]
+):
+    """Two runs; the flags in `counts` give that many files instead of two."""
+    run = _run(tmp_path / "a", _metrics(0.96))
+    out = tmp_path / "summary.csv"
+    argv = ["summary", "--output", str(out), "--runs", "a", "b"]
+    for flag, key in FILE_FLAGS.items():
+        argv += [flag, *[str(run[key])] * counts.get(flag, 2)]
+    assert main(argv) == 1
+    assert capsys.readouterr().err == (
+        f"vgg16 summary: error: --runs names 2 runs, but {counts} give other counts\n"
+    )
+    assert not out.exists()
+
+
+def test_summarise_of_no_runs_writes_only_the_header(tmp_path: Path):
+    df = summarise({}, tmp_path / "summary.csv")
+    assert list(df.columns) == list(SUMMARY.columns) and df.empty
+    assert (tmp_path / "summary.csv").read_text() == ",".join(SUMMARY.columns) + "\n"
 
 
 @pytest.mark.parametrize("missing", ["history", "selection", "metrics"])
@@ -95,3 +171,34 @@ def test_a_history_without_loss_names_the_file_and_column(tmp_path: Path):
     pattern = rf"{re.escape(str(run['history']))} has no column seconds"
     with pytest.raises(ValueError, match=pattern):
         summarise({"run": run}, tmp_path / "summary.csv")
+
+
+@pytest.mark.parametrize(
+    ("drop", "named"),
+    [
+        (["top5"], "top5"),
+        (["top1", "recipe"], "top1, recipe"),
+        (["recipe.dataset"], "recipe.dataset"),
+    ],
+)
+def test_metrics_without_a_key_the_summary_reads_name_the_file_and_keys(
+    tmp_path: Path, drop: list[str], named: str
+):
+    metrics = _metrics(0.96)
+    for key in drop:
+        if key == "recipe.dataset":
+            del metrics["recipe"]["dataset"]
+        else:
+            del metrics[key]
+    run = _run(tmp_path / "run", metrics)
+    with pytest.raises(ValueError) as err:
+        summarise({"run": run}, tmp_path / "summary.csv")
+    assert str(err.value) == f"{run['metrics']} has no key {named}"
+    assert not (tmp_path / "summary.csv").exists()
+
+
+def test_a_selection_without_a_selected_row_is_named(tmp_path: Path):
+    run = _run(tmp_path / "run", _metrics(0.96), SELECTION.replace("True", "False"))
+    with pytest.raises(ValueError) as err:
+        summarise({"run": run}, tmp_path / "summary.csv")
+    assert str(err.value) == f"{run['selection']}: expected exactly one selected row, found 0"

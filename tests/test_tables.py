@@ -1,1 +1,106 @@
 """The CSV tables the stages hand to each other: columns, checked reading, the selected row."""
+
+from pathlib import Path
+
+import pytest
+
+from vgg16.tables import HISTORY, SELECTION, selected_row
+
+HISTORY_ROWS = [
+    {"epoch": 1, "step": 20, "loss": 2.22645, "lr": 0.048, "img_per_s": 46.89, "seconds": 27.3},
+    {"epoch": 2, "step": 40, "loss": 1.079721, "lr": 0.02907, "img_per_s": 49.25, "seconds": 26},
+]
+HISTORY_CSV = (
+    "epoch,step,loss,lr,img_per_s,seconds\r\n"
+    "1,20,2.22645,0.048,46.89,27.3\r\n"
+    "2,40,1.079721,0.02907,49.25,26\r\n"
+)
+
+
+def _selection_rows(*selected: bool) -> list[dict[str, str]]:
+    return [
+        {"checkpoint": f"e{i}.ckpt", "epoch": str(i), "val_top1": "0.5", "val_top5": "0.9",
+         "val_loss": "1.2", "selected": str(flag)}
+        for i, flag in enumerate(selected, start=1)
+    ]  # fmt: skip
+
+
+def test_write_puts_the_header_and_the_rows_in_column_order_under_the_tables_name(
+    tmp_path: Path,
+):
+    path = HISTORY.write(tmp_path / "run" / "train", HISTORY_ROWS)
+    assert path == tmp_path / "run" / "train" / "history.csv"
+    assert path.read_bytes() == HISTORY_CSV.encode()
+
+
+def test_read_gives_each_row_as_text_keyed_by_column(tmp_path: Path):
+    path = tmp_path / "history.csv"
+    path.write_bytes(HISTORY_CSV.encode())
+    assert HISTORY.read(path) == [
+        {"epoch": "1", "step": "20", "loss": "2.22645", "lr": "0.048", "img_per_s": "46.89",
+         "seconds": "27.3"},
+        {"epoch": "2", "step": "40", "loss": "1.079721", "lr": "0.02907", "img_per_s": "49.25",
+         "seconds": "26"},
+    ]  # fmt: skip
+
+
+def test_values_with_commas_quotes_or_line_breaks_come_back_unchanged(tmp_path: Path):
+    """The csv module quotes such values; reading must not translate the quoted line break
+    (the reason `open(newline="")` is needed, as the csv module's documentation says)."""
+    rows = _selection_rows(True, False)
+    rows[0]["checkpoint"] = 'runs/a,b/"best".ckpt'
+    rows[1]["checkpoint"] = "two\r\nlines.ckpt"
+    path = SELECTION.write(tmp_path, rows)
+    assert SELECTION.read(path) == rows
+
+
+def test_reading_a_missing_file_names_it(tmp_path: Path):
+    path = tmp_path / "train" / "history.csv"
+    with pytest.raises(FileNotFoundError) as err:
+        HISTORY.read(path)
+    assert str(err.value) == f"{path} does not exist"
+
+
+@pytest.mark.parametrize(
+    ("text", "missing"),
+    [
+        ("epoch,step,img_per_s,seconds\n1,20,46.89,27.3\n", "loss, lr"),
+        ("", "epoch, step, loss, lr, img_per_s, seconds"),  # an empty file has no header
+    ],
+)
+def test_reading_names_the_file_and_every_missing_column(tmp_path: Path, text: str, missing):
+    path = tmp_path / "history.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError) as err:
+        HISTORY.read(path)
+    assert str(err.value) == f"{path} has no column {missing}"
+
+
+def test_a_table_with_only_a_header_has_no_rows(tmp_path: Path):
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,step,loss,lr,img_per_s,seconds\n")
+    with pytest.raises(ValueError) as err:
+        HISTORY.read(path)
+    assert str(err.value) == f"{path} has no rows"
+
+
+def test_extra_columns_are_read_along(tmp_path: Path):
+    """A newer writer may add columns; readers of the known ones still work."""
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,step,loss,lr,img_per_s,seconds,note\n1,20,2.2,0.048,46.9,27.3,ok\n")
+    assert HISTORY.read(path)[0]["loss"] == "2.2"
+    assert HISTORY.read(path)[0]["note"] == "ok"
+
+
+def test_selected_row_is_the_one_row_marked_true():
+    rows = _selection_rows(False, True, False)
+    assert selected_row(rows, Path("selection.csv")) is rows[1]
+
+
+@pytest.mark.parametrize(("selected", "found"), [((False, False), 0), ((True, False, True), 2)])
+def test_selected_row_refuses_none_or_several_and_names_the_file(selected, found):
+    with pytest.raises(ValueError) as err:
+        selected_row(_selection_rows(*selected), Path("runs/a/select/selection.csv"))
+    assert str(err.value) == (
+        f"runs/a/select/selection.csv: expected exactly one selected row, found {found}"
+    )

@@ -80,8 +80,8 @@ def _plot_accuracy(selection: pd.DataFrame, best: dict[str, str]) -> Figure:
     return fig
 
 
-def plot_run(history: Path, selection: Path, out_dir: Path) -> list[Path]:
-    """Write loss.png, lr.png and accuracy.png for one run to `out_dir`; return their paths.
+def run_figures(history: Path, selection: Path) -> dict[str, Figure]:
+    """The figures of one run by file name: loss.png, lr.png and accuracy.png.
 
     Checkpoints without an epoch (the zoo's) cannot be placed on the epoch axis and are left
     out of the plots.
@@ -91,9 +91,14 @@ def plot_run(history: Path, selection: Path, out_dir: Path) -> list[Path]:
     best = selected_row(rows, selection)
     sel = pd.DataFrame([row for row in rows if row["epoch"]])
     sel = sel[["epoch", "val_top1", "val_top5", "val_loss"]].astype(float)
+    return {
+        "loss.png": _plot_loss(hist, sel),
+        "lr.png": _plot_lr(hist),
+        "accuracy.png": _plot_accuracy(sel, best),
+    }
+
+
+def plot_run(history: Path, selection: Path, out_dir: Path) -> list[Path]:
+    """Write the `run_figures` of one run to `out_dir`; return their paths."""
     out_dir = Path(out_dir)
-    return [
-        _save(_plot_loss(hist, sel), out_dir / "loss.png"),
-        _save(_plot_lr(hist), out_dir / "lr.png"),
-        _save(_plot_accuracy(sel, best), out_dir / "accuracy.png"),
-    ]
+    return [_save(fig, out_dir / name) for name, fig in run_figures(history, selection).items()]
