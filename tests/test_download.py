@@ -219,8 +219,12 @@ def test_fetch_retries_after_a_transient_failure(tmp_path: Path, mode: str) -> N
 def test_fetch_gives_up_after_retries_naming_url_and_each_wait(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    """Retry n waits n times ``backoff``: 0.1 s, then 0.2 s."""
-    with _server("500", failures=99) as (url, handler), pytest.raises(OSError) as excinfo:
+    """Retry n waits n times ``backoff``: 0.1 s, then 0.2 s.
+
+    The server fails 5 times, more than the 3 attempts, yet not forever: if the retry limit
+    broke, the test would fail in a second instead of hanging.
+    """
+    with _server("500", failures=5) as (url, handler), pytest.raises(OSError) as excinfo:
         fetch(url, tmp_path / "data.bin", retries=2, timeout=5, backoff=0.1)
 
     error = "HTTP Error 500: Internal Server Error"
@@ -235,13 +239,13 @@ def test_fetch_gives_up_after_retries_naming_url_and_each_wait(
 
 
 def test_fetch_tries_four_times_by_default(tmp_path: Path) -> None:
-    with _server("500", failures=99) as (url, handler), pytest.raises(OSError, match="after 4"):
+    with _server("500", failures=5) as (url, handler), pytest.raises(OSError, match="after 4"):
         fetch(url, tmp_path / "data.bin", timeout=5, backoff=0.01)
     assert handler.requests == 4
 
 
 def test_truncated_body_every_time_names_the_missing_bytes(tmp_path: Path) -> None:
-    with _server("truncated", failures=99) as (url, _), pytest.raises(OSError) as excinfo:
+    with _server("truncated", failures=5) as (url, _), pytest.raises(OSError) as excinfo:
         fetch(url, tmp_path / "data.bin", retries=1, timeout=5, backoff=0.01)
 
     assert excinfo.type is OSError
@@ -541,6 +545,21 @@ def test_download_command_fetches_into_downloads_and_extracts(
     assert os.listdir(kept) == ["cifar.tar.gz"]
     assert os.listdir(raw.parent) == ["raw"]  # nothing kept in the default downloads folder
     assert [p.name for p in find_cifar_files(raw)["test"]] == ["test_batch.bin"]
+
+
+def test_download_command_builds_digits_without_a_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    raw = tmp_path / "raw"
+
+    assert main(["download", "--dataset", "digits", "--output", str(raw)]) == 0
+
+    assert capsys.readouterr().out == f"raw digits data in {raw}\n"
+    assert sorted(os.listdir(raw / "cifar-10-batches-bin")) == [
+        "batches.meta.txt",
+        "data_batch_1.bin",
+        "test_batch.bin",
+    ]
 
 
 def test_download_command_reports_every_wrong_digest_of_a_url(
