@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from vgg16.cli import main
 from vgg16.readers import CIFAR_RECORD_BYTES, write_cifar_batch, write_digits
 from vgg16.verify import EXPECTED, verify, write_report
 
@@ -67,6 +68,20 @@ def test_truncated_batch_names_file_and_size(tmp_path: Path) -> None:
         verify("cifar10", raw, num_classes=3)
 
 
+def test_empty_batch_is_refused(tmp_path: Path) -> None:
+    """Zero bytes is a whole number of records, but no batch: a failed download, say."""
+    raw = _cifar(tmp_path / "raw")
+    path = raw / "cifar-10-batches-bin" / "test_batch.bin"
+    path.write_bytes(b"")
+
+    with pytest.raises(ValueError) as excinfo:
+        verify("cifar10", raw, num_classes=3)
+
+    assert str(excinfo.value) == (
+        f"{path} is 0 bytes, not a positive multiple of the 3073-byte CIFAR-10 record"
+    )
+
+
 def test_label_beyond_num_classes_names_file_and_label(tmp_path: Path) -> None:
     raw = _cifar(tmp_path / "raw")
     _batch(raw / "cifar-10-batches-bin" / "test_batch.bin", [0, 5])
@@ -75,17 +90,32 @@ def test_label_beyond_num_classes_names_file_and_label(tmp_path: Path) -> None:
         verify("cifar10", raw, num_classes=3)
 
 
+def test_label_equal_to_num_classes_is_out_of_range(tmp_path: Path) -> None:
+    """Labels count from 0, so with 3 classes the label 3 is one too many."""
+    raw = _cifar(tmp_path / "raw")
+    path = _batch(raw / "cifar-10-batches-bin" / "data_batch_2.bin", [2, 3])
+
+    with pytest.raises(ValueError) as excinfo:
+        verify("cifar10", raw, num_classes=3)
+
+    assert str(excinfo.value) == (
+        f"{path}: record 1 has label 3, expected labels below num_classes=3"
+    )
+
+
 @pytest.mark.parametrize(
     ("expect", "message"),
     [
-        ({"train": 6, "test": 2}, "split 'train' of .*: expected 6 images, found 5"),
-        ({"train": 5, "test": 1}, "split 'test' of .*: expected 1 images, found 2"),
-        ({"val": 5}, "expect names split 'val'"),
+        ({"train": 6, "test": 2}, "split 'train' of {raw}: expected 6 images, found 5"),
+        ({"train": 5, "test": 1}, "split 'test' of {raw}: expected 1 images, found 2"),
+        ({"val": 5}, "expect names split 'val', but {raw} has splits ['train', 'test']"),
     ],
 )
 def test_wrong_expected_counts_name_the_split(tmp_path: Path, expect: dict, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        verify("cifar10", _cifar(tmp_path / "raw"), num_classes=3, expect=expect)
+    raw = _cifar(tmp_path / "raw")
+    with pytest.raises(ValueError) as excinfo:
+        verify("cifar10", raw, num_classes=3, expect=expect)
+    assert str(excinfo.value) == message.format(raw=raw)
 
 
 def test_expected_documents_official_cifar10_counts() -> None:
@@ -118,13 +148,17 @@ def _imagenet(root: Path) -> Path:
     return root
 
 
+@pytest.mark.parametrize(
+    ("every", "done"), [(2, [2, 4, 6]), (1, [1, 2, 3, 4, 5, 6]), (4, [4]), (7, [])]
+)
 def test_imagenet_layout_counts_and_reports_progress(
-    tmp_path: Path, capsys: pytest.CaptureFixture
+    tmp_path: Path, capsys: pytest.CaptureFixture, every: int, done: list[int]
 ) -> None:
+    """A progress line after every ``every``-th image of the six, counted from the first."""
     raw = _imagenet(tmp_path / "raw")
 
     report = verify(
-        "imagenet2012", raw, num_classes=2, expect={"train": 4, "val": 2}, progress_every=2
+        "imagenet2012", raw, num_classes=2, expect={"train": 4, "val": 2}, progress_every=every
     )
 
     assert report["splits"] == {
@@ -133,7 +167,7 @@ def test_imagenet_layout_counts_and_reports_progress(
     }
     assert report["files"] == 6
     lines = capsys.readouterr().err.splitlines()
-    assert lines == ["verified 2/6 images", "verified 4/6 images", "verified 6/6 images"]
+    assert lines == [f"verified {n}/6 images" for n in done]
 
 
 def test_unreadable_image_is_named(tmp_path: Path) -> None:
@@ -149,15 +183,117 @@ def test_different_class_folders_in_train_and_val_are_refused(tmp_path: Path) ->
     raw = _imagenet(tmp_path / "raw")
     (raw / "val" / "n02").rename(raw / "val" / "n03")
 
-    with pytest.raises(ValueError, match=r"different class folders.*\['n02'\].*\['n03'\]"):
+    with pytest.raises(ValueError) as excinfo:
         verify("imagenet2012", raw, num_classes=2)
+
+    assert str(excinfo.value) == (
+        f"{raw}/train and {raw}/val hold different class folders: "
+        "1 only in train (e.g. ['n02']), 1 only in val (e.g. ['n03'])"
+    )
+
+
+def test_class_folder_mismatch_shows_three_examples_each(tmp_path: Path) -> None:
+    """An unsorted val/ can differ by a thousand folders: the message names the first three."""
+    raw = tmp_path / "raw"
+    for folder in ("train/a", "train/b", "train/c", "train/d", "train/s", "val/s", "val/w",
+                   "val/x", "val/y", "val/z"):  # fmt: skip
+        (raw / folder).mkdir(parents=True)
+
+    with pytest.raises(ValueError) as excinfo:
+        verify("imagenet2012", raw, num_classes=5)
+
+    assert str(excinfo.value) == (
+        f"{raw}/train and {raw}/val hold different class folders: "
+        "4 only in train (e.g. ['a', 'b', 'c']), 4 only in val (e.g. ['w', 'x', 'y'])"
+    )
 
 
 def test_class_count_must_match_num_classes(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="holds 2 class folders, expected num_classes=1000"):
-        verify("imagenet2012", _imagenet(tmp_path / "raw"), num_classes=1000)
+    raw = _imagenet(tmp_path / "raw")
+    with pytest.raises(ValueError) as excinfo:
+        verify("imagenet2012", raw, num_classes=1000)
+    assert str(excinfo.value) == f"{raw}/train holds 2 class folders, expected num_classes=1000"
 
 
 def test_unknown_dataset_names_the_allowed_ones(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"'mnist'.*cifar10.*digits.*imagenet2012"):
         verify("mnist", tmp_path, num_classes=10)
+
+
+# the `vgg16 verify` command --------------------------------------------------------------
+
+#: verified.json of ``_cifar`` with three classes, as a person reads it.
+CIFAR_REPORT = """\
+{
+  "dataset": "cifar10",
+  "num_classes": 3,
+  "splits": {
+    "train": {
+      "count": 5,
+      "per_class": [
+        1,
+        2,
+        2
+      ]
+    },
+    "test": {
+      "count": 2,
+      "per_class": [
+        2,
+        0,
+        0
+      ]
+    }
+  },
+  "files": 3
+}
+"""
+
+
+def _verify_command(raw: Path, output: Path, *expect: str) -> int:
+    flags = [x for pair in expect for x in ("--expect", pair)]
+    return main(
+        ["verify", "--dataset", "cifar10", "--data_path", str(raw), "--num_classes", "3",
+         *flags, "--output", str(output)]
+    )  # fmt: skip
+
+
+def test_verify_command_writes_indented_report_and_prints_counts(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    raw = _cifar(tmp_path / "raw")
+    output = tmp_path / "verified.json"
+
+    assert _verify_command(raw, output, "train=5", "test=2") == 0
+
+    assert capsys.readouterr().out == f"verified {raw}: {{'train': 5, 'test': 2}}\n"
+    assert output.read_text() == CIFAR_REPORT
+
+
+def test_verify_command_checks_expected_counts(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    raw = _cifar(tmp_path / "raw")
+    output = tmp_path / "verified.json"
+
+    assert _verify_command(raw, output, "test=2", "train=6") == 1
+
+    err = capsys.readouterr().err
+    assert err == f"vgg16 verify: error: split 'train' of {raw}: expected 6 images, found 5\n"
+    assert not output.exists()
+
+
+@pytest.mark.parametrize("pair", ["train", "train=", "train=x", "train==5", "train=-5"])
+def test_verify_command_refuses_malformed_expect(
+    tmp_path: Path, capsys: pytest.CaptureFixture, pair: str
+) -> None:
+    """Only SPLIT=COUNT with COUNT a whole number: a doubled '=' is a typo, not a split name."""
+    raw = _cifar(tmp_path / "raw")
+    output = tmp_path / "verified.json"
+
+    assert _verify_command(raw, output, pair) == 1
+
+    assert capsys.readouterr().err == (
+        f"vgg16 verify: error: --expect {pair!r}: expected SPLIT=COUNT, e.g. train=50000\n"
+    )
+    assert not output.exists()
