@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from PIL import Image
 
 from vgg16.config import load_recipe
-from vgg16.data import MANIFEST, open_source
+from vgg16.data import MANIFEST, MANIFEST_KEYS, open_source, read_manifest, write_manifest
 from vgg16.prepare import prepare
 from vgg16.readers import write_cifar_batch
 
@@ -34,12 +35,16 @@ def test_a_raw_cifar_layout(cifar: Path):
     assert source.class_names == ["a", "b", "c", "d"] and source.num_classes == 4
     assert source.image_shape == (32, 32, 3)
     train, test = source.split("train"), source.split("test")
+    assert isinstance(train.count, int)  # whole records: 7, not 7.0, in messages and JSON
     assert train.count == 7 and [f.name for f in train.files] == [
         "data_batch_1.bin",
         "data_batch_2.bin",
     ]
     assert test.count == 3 and [f.name for f in test.files] == ["test_batch.bin"]
-    with pytest.raises(ValueError, match="raw cifar10 layout, which has no 'val' split"):
+    with pytest.raises(
+        ValueError,
+        match=r"raw cifar10 layout, which has no 'val' split: run `vgg16 prepare` first \(",
+    ):
         source.split("val")
     with pytest.raises(ValueError, match=r"split 'dev': expected one of \['train', 'val'"):
         source.split("dev")
@@ -64,7 +69,8 @@ def test_a_prepared_folder_describes_itself(cifar: Path, tmp_path: Path):
 
 def test_the_recipe_must_fit_the_data(cifar: Path):
     source = open_source(cifar, "cifar10")
-    with pytest.raises(ValueError, match="has 4 classes but the recipe's num_classes is 10"):
+    message = f"^{re.escape(str(cifar))} has 4 classes but the recipe's num_classes is 10$"
+    with pytest.raises(ValueError, match=message):
         source.check(load_recipe(dataset="cifar10"))
     source.check(load_recipe(dataset="digits", overrides={"num_classes": 4}))
 
@@ -83,14 +89,21 @@ def test_raw_class_folders_are_listed_only_when_a_split_is_asked_for(tmp_path: P
         for name in names:
             _image(root / split / name)
     source = open_source(root, "imagenet2012")
+    assert (source.prepared, source.dataset) == (False, "imagenet2012")
     assert (source.encoding, source.class_names) == ("jpeg", ["n1", "n2"])
     (root / "train" / "n1" / "late.JPEG").write_bytes(
         (root / "train" / "n1" / "a.JPEG").read_bytes()
     )
     train = source.split("train")
     assert train.count == 4 and train.labels == (0, 0, 0, 1)
+    (root / "train" / "n2" / "later.JPEG").write_bytes(
+        (root / "train" / "n1" / "a.JPEG").read_bytes()
+    )
+    assert source.split("train") == train  # listed once, on the first request
     test = source.split("test")  # the seed tests on ImageNet's val/ folder
     assert [f.name for f in test.files] == ["d.JPEG"] and test.labels == (1,)
+    with pytest.raises(ValueError, match="raw imagenet2012 layout, which has no 'val' split"):
+        source.split("val")
 
 
 def test_a_val_folder_with_a_class_that_train_lacks_is_named(tmp_path: Path):
@@ -119,3 +132,79 @@ def test_errors_name_the_path(tmp_path: Path):
     (tmp_path / MANIFEST).write_text(json.dumps({"dataset": "cifar10"}))
     with pytest.raises(ValueError, match="lacks keys"):
         open_source(tmp_path)
+
+
+def test_only_the_first_five_unknown_val_classes_are_named(tmp_path: Path):
+    root = tmp_path / "imagenet"
+    _image(root / "train" / "n0" / "a.JPEG")
+    for name in ("m1", "m2", "m3", "m4", "m5", "m6"):
+        _image(root / "val" / name / "b.JPEG")
+    message = r"the training classes lack: \['m1', 'm2', 'm3', 'm4', 'm5'\] \(first five of 6\)$"
+    with pytest.raises(ValueError, match=message):
+        open_source(root, "imagenet2012").split("test")
+
+
+def test_a_raw_layout_of_an_unknown_dataset_is_refused(tmp_path: Path):
+    message = r"^dataset 'mnist': expected one of \['cifar10', 'imagenet2012', 'digits'\]$"
+    with pytest.raises(ValueError, match=message):
+        open_source(tmp_path, "mnist")
+
+
+def test_a_prepared_image_folder_holds_jpeg_bytes(tmp_path: Path):
+    root = tmp_path / "imagenet"
+    for name in ("train/n1/a.JPEG", "train/n2/b.JPEG", "val/n1/c.JPEG", "val/n2/d.JPEG"):
+        _image(root / name)
+    prepare("imagenet2012", root, tmp_path / "mr", val_fraction=0)
+
+    source = open_source(tmp_path / "mr")
+
+    assert (source.prepared, source.dataset) == (True, "imagenet2012")
+    assert (source.encoding, source.image_shape) == ("jpeg", None)
+    assert source.split("test").count == 2
+
+
+def _manifest(**changes) -> dict:
+    split = {"count": 1, "per_class": [1], "files": ["train.mindrecord"]}
+    manifest = {key: None for key in MANIFEST_KEYS} | {"splits": {"train": split}}
+    return manifest | changes
+
+
+def test_write_manifest_writes_indented_json(tmp_path: Path):
+    """The manifest is for people too: two-space indentation and a final newline."""
+    manifest = {key: None for key in MANIFEST_KEYS} | {"splits": {}, "class_names": ["a"]}
+
+    write_manifest(tmp_path, manifest)
+
+    lines = (tmp_path / MANIFEST).read_text().split("\n")
+    assert lines[0] == "{" and lines[1] == '  "dataset": null,'
+    assert lines[4:7] == ['  "class_names": [', '    "a"', "  ],"]
+    assert lines[-2:] == ["}", ""]
+    assert read_manifest(tmp_path) == manifest
+
+
+def test_write_manifest_refuses_an_incomplete_manifest(tmp_path: Path):
+    manifest = {key: None for key in MANIFEST_KEYS if key != "sources"}
+    with pytest.raises(AssertionError, match=r"manifest lacks \['sources'\]"):
+        write_manifest(tmp_path, manifest)
+    assert not (tmp_path / MANIFEST).exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ([1, 2], " must hold a JSON object, got list$"),
+        (_manifest(splits=["train"]), ": 'splits' must be an object of split name to description$"),
+        (
+            _manifest(splits={"train": {"count": 1}}),
+            r": split 'train' lacks keys \['per_class', 'files'\]$",
+        ),
+        (
+            _manifest(splits={"val": 3}),
+            r": split 'val' lacks keys \['count', 'per_class', 'files'\]$",
+        ),
+    ],
+)
+def test_read_manifest_names_what_is_malformed(tmp_path: Path, content: object, message: str):
+    (tmp_path / MANIFEST).write_text(json.dumps(content))
+    with pytest.raises(ValueError, match=f"^{re.escape(str(tmp_path / MANIFEST))}{message}"):
+        read_manifest(tmp_path)

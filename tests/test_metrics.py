@@ -6,13 +6,14 @@ The "network" returns its input, so the dataset's images are the logits themselv
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 from mindspore import dataset as ds
 from mindspore import nn
 
-from vgg16.metrics import evaluate
+from vgg16.metrics import evaluate, log_softmax
 
 NUM_CLASSES = 6
 
@@ -57,4 +58,105 @@ def test_metrics_equal_a_hand_computation(pynative):
     assert want["top5"] < 1 and want["top1"] < want["top5"]  # the example tells them apart
     assert got["loss"] == pytest.approx(want["loss"], rel=1e-6)
     assert got["per_class_accuracy"] == pytest.approx(want["per_class_accuracy"])
+    assert got["confusion"].tolist() == want["confusion"]
+
+
+def test_log_softmax_of_rows_with_very_different_scales_stays_finite():
+    """Each row is shifted by its own maximum: exp(1000) overflows and exp(-2000) underflows,
+    so neither an unshifted nor a globally shifted version gets these right."""
+    logits = np.array([[1000.0, 1000.0, 1000.0 - math.log(2)], [-1000.0, -1000.0, -1000.0]])
+
+    got = log_softmax(logits)
+
+    # Row 1: weights 1, 1, 1/2 of 2.5. Row 2: a third each.
+    want = [
+        [math.log(1 / 2.5), math.log(1 / 2.5), math.log(0.5 / 2.5)],
+        [-math.log(3)] * 3,
+    ]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def _row(pred: int) -> list[float]:
+    """Logits 0, -1, .., -5: class `pred` scores 0, the other classes -1, -2, .. in order."""
+    row = [0.0] * NUM_CLASSES
+    others = [c for c in range(NUM_CLASSES) if c != pred]
+    for rank, c in enumerate(others, 1):
+        row[c] = -float(rank)
+    return row
+
+
+def test_per_class_accuracy_counts_single_image_classes_and_skips_absent_ones(pynative):
+    """Labels 0, 0, 2 predicted as 0, 1, 2: class 0 is half right, class 2 (one image) right,
+    class 1 (predicted, never true) and 3..5 have no images. Batches of 2 end in a partial one;
+    a class without images gives None without a numpy warning on the user's console."""
+    logits = np.array([_row(0), _row(1), _row(2)], dtype=np.float32)
+    labels = np.array([0, 0, 2], dtype=np.int32)
+    data = ds.NumpySlicesDataset({"image": logits, "label": labels}, shuffle=False).batch(2)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = evaluate(Logits(), data, NUM_CLASSES)
+
+    assert got["per_class_accuracy"] == [0.5, None, 1.0, None, None, None]
+    assert got["confusion"].dtype == np.int64  # counts, written to confusion.csv as integers
+    assert got["confusion"].tolist() == [
+        [1, 1, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0],
+        [0, 0, 1, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0],
+    ]
+    # Every row's log-sum-exp is S = log(1 + e^-1 + ... + e^-5); image 1's label scores -1.
+    s = math.log(sum(math.exp(-j) for j in range(NUM_CLASSES)))
+    assert got["loss"] == pytest.approx(s + 1 / 3)
+    assert (got["top1"], got["top5"], got["num_images"]) == (pytest.approx(2 / 3), 1.0, 3)
+
+
+def test_a_single_image_is_evaluated(pynative):
+    data = ds.NumpySlicesDataset(
+        {"image": np.array([_row(3)], np.float32), "label": np.array([3], np.int32)},
+        shuffle=False,
+    ).batch(4)
+
+    got = evaluate(Logits(), data, NUM_CLASSES)
+
+    assert (got["num_images"], got["top1"]) == (1, 1.0)
+    assert got["per_class_accuracy"] == [None, None, None, 1.0, None, None]
+
+
+def test_an_empty_split_is_an_error(pynative):
+    """Three images in batches of four with the remainder dropped: no batch at all."""
+    logits = np.zeros((3, NUM_CLASSES), np.float32)
+    data = ds.NumpySlicesDataset(
+        {"image": logits, "label": np.zeros(3, np.int32)}, shuffle=False
+    ).batch(4, drop_remainder=True)
+
+    with pytest.raises(ValueError, match="^the evaluation split is empty$"):
+        evaluate(Logits(), data, NUM_CLASSES)
+
+
+class DropoutLogits(nn.Cell):
+    """The identity in inference mode; in training mode it zeroes half the logits."""
+
+    def __init__(self):
+        super().__init__()
+        self.dropout = nn.Dropout(p=0.5)
+
+    def construct(self, x):
+        return self.dropout(x)
+
+
+def test_a_network_fresh_from_training_is_evaluated_in_inference_mode(pynative):
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, NUM_CLASSES, 40).astype(np.int32)
+    logits = rng.normal(0, 2, (40, NUM_CLASSES)).astype(np.float32)
+    data = ds.NumpySlicesDataset({"image": logits, "label": labels}, shuffle=False).batch(8)
+    net = DropoutLogits()
+    net.set_train(True)
+
+    got = evaluate(net, data, NUM_CLASSES)
+
+    want = hand(logits, labels)
+    assert got["loss"] == pytest.approx(want["loss"], rel=1e-6)
     assert got["confusion"].tolist() == want["confusion"]

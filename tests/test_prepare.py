@@ -3,6 +3,8 @@ and vgg16.data reading the manifest."""
 
 import hashlib
 import json
+import re
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -12,8 +14,9 @@ import pytest
 from mindspore.dataset import vision
 from PIL import Image
 
+from vgg16.cli import main
 from vgg16.data import open_source, read_manifest
-from vgg16.prepare import prepare
+from vgg16.prepare import _with_progress, prepare
 from vgg16.readers import CIFAR10_CLASSES, write_cifar_batch
 
 PER_CLASS_TRAIN, PER_CLASS_TEST = 20, 5
@@ -138,18 +141,156 @@ def test_failing_prepare_leaves_existing_output_and_no_temp_folder(cifar: tuple)
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"dataset": "mnist"}, "cifar10, imagenet2012, digits"),
-        ({"val_fraction": 1.0}, "val_fraction"),
-        ({"val_fraction": -0.1}, "val_fraction"),
-        ({"shards": 0}, "shards"),
+        (
+            {"dataset": "mnist"},
+            "unknown dataset 'mnist'; expected one of cifar10, imagenet2012, digits",
+        ),
+        ({"val_fraction": 1.0}, "val_fraction must be in [0, 1), got 1.0"),
+        ({"val_fraction": 1.5}, "val_fraction must be in [0, 1), got 1.5"),
+        ({"val_fraction": -0.1}, "val_fraction must be in [0, 1), got -0.1"),
+        ({"shards": 0}, "shards must be in 1..1000 (MindRecord's limit), got 0"),
+        ({"shards": 1001}, "shards must be in 1..1000 (MindRecord's limit), got 1001"),
     ],
 )
 def test_prepare_rejects_bad_arguments(cifar: tuple, kwargs: dict, message: str) -> None:
     src, _, _ = cifar
     args = {"dataset": "cifar10", "data_path": src, "output": src.parent / "mr", **kwargs}
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         prepare(**args)
     assert not (src.parent / "mr").exists()
+
+
+def test_the_val_split_is_a_function_of_the_seed(cifar: tuple) -> None:
+    src, _, _ = cifar
+    val = {}
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        prepare("cifar10", src, src.parent / name, val_fraction=0.2, seed=seed)
+        val[name] = [(label, image.tobytes()) for label, image in _read(src.parent / name, "val")]
+
+    assert val["a"] == val["b"]
+    assert Counter(val["a"]) != Counter(val["c"])
+
+
+def test_a_val_fraction_too_small_to_stratify_names_the_source(cifar: tuple) -> None:
+    src, _, _ = cifar
+    message = (
+        f"cannot hold out a stratified val_fraction=0.01 of the 200 training images in {src}: "
+        "The test_size = 2 should be greater or equal to the number of classes = 10"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        prepare("cifar10", src, src.parent / "mr", val_fraction=0.01)
+
+
+def _four_classes(folder: Path, *batches: list[int], test: list[int]) -> Path:
+    """Blank images with the given labels: one data_batch_<i>.bin per list, classes a..d."""
+    folder.mkdir(parents=True)
+    for i, labels in enumerate(batches, 1):
+        write_cifar_batch(
+            folder / f"data_batch_{i}.bin", np.zeros((len(labels), 32, 32, 3), np.uint8), labels
+        )
+    write_cifar_batch(folder / "test_batch.bin", np.zeros((len(test), 32, 32, 3), np.uint8), test)
+    (folder / "batches.meta.txt").write_text("a\nb\nc\nd\n")
+    return folder
+
+
+def test_manifest_counts_every_class_even_when_a_split_lacks_it(tmp_path: Path) -> None:
+    src = _four_classes(tmp_path / "src", [0, 1, 2, 3], [3, 2, 1], test=[1, 1, 0])
+
+    manifest = prepare("cifar10", src, tmp_path / "mr", val_fraction=0)
+
+    assert manifest == {
+        "dataset": "cifar10",
+        "format": "raw",
+        "image_shape": [32, 32, 3],
+        "class_names": ["a", "b", "c", "d"],
+        "num_classes": 4,
+        "seed": 1,
+        "val_fraction": 0,
+        "shards": 1,
+        "splits": {
+            "train": {"count": 7, "per_class": [1, 2, 2, 2], "files": ["train.mindrecord"]},
+            "test": {"count": 3, "per_class": [1, 2, 0, 0], "files": ["test.mindrecord"]},
+        },
+        "sources": [
+            {
+                "path": str(p.resolve()),
+                "bytes": p.stat().st_size,
+                "sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
+            }
+            for p in sorted(src.glob("*.bin"))
+        ],
+    }
+
+
+def test_a_label_beyond_the_class_names_names_the_batch_files(tmp_path: Path) -> None:
+    src = _four_classes(tmp_path / "src", [0, 1], [4, 2], test=[0])
+    batches = f"{src / 'data_batch_1.bin'}, {src / 'data_batch_2.bin'}"
+    message = f"label 4 in {batches} is out of range for 4 classes"
+
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        prepare("cifar10", src, tmp_path / "mr", val_fraction=0)
+    assert not (tmp_path / "mr").exists()
+
+
+def test_a_split_larger_than_one_write_batch_keeps_every_row_in_order(tmp_path: Path) -> None:
+    """2001 rows: one full batch of 2000 handed to the writer, then the rest."""
+    labels = np.arange(2001) % 4
+    src = _four_classes(tmp_path / "src", labels, test=[0])
+
+    manifest = prepare("cifar10", src, tmp_path / "mr", val_fraction=0)
+
+    assert manifest["splits"]["train"]["count"] == 2001
+    assert [label for label, _ in _read(tmp_path / "mr", "train")] == labels.tolist()
+
+
+def test_progress_is_reported_every_10000_images_and_at_the_end(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A clock that advances 1/20000 s per image consumed: the rate is 20000 img/s throughout,
+    and each report comes once its image has been consumed."""
+    consumed = [0]
+    monkeypatch.setattr(time, "monotonic", lambda: 100 + consumed[0] / 20_000)
+
+    for _ in _with_progress(iter(range(20_001)), "train", 20_001):
+        consumed[0] += 1
+
+    assert capsys.readouterr().err.splitlines() == [
+        "train: 10000/20001 images, 20000 img/s",
+        "train: 20000/20001 images, 20000 img/s",
+        "train: 20001/20001 images, 20000 img/s",
+    ]
+
+
+def test_a_missing_cifar_folder_is_an_error_not_a_digits_download(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="CIFAR data folder not found: .*absent$"):
+        prepare("cifar10", tmp_path / "absent", tmp_path / "mr")
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_the_prepare_command_reports_the_counts(cifar: tuple, capsys) -> None:
+    src, _, _ = cifar
+    out = src.parent / "mr"
+
+    code = main(
+        ["prepare", "--dataset", "cifar10", "--data_path", str(src), "--output", str(out),
+         "--val_fraction", "0.2", "--shards", "2", "--seed", "3"]
+    )  # fmt: skip
+
+    assert code == 0
+    assert capsys.readouterr().out == f"wrote {out} {{'train': 160, 'val': 40, 'test': 50}}\n"
+    manifest = read_manifest(out)
+    assert (manifest["val_fraction"], manifest["shards"], manifest["seed"]) == (0.2, 2, 3)
+
+
+def test_the_prepare_command_reports_errors(tmp_path: Path, capsys) -> None:
+    code = main(
+        ["prepare", "--dataset", "cifar10", "--data_path", str(tmp_path / "absent"),
+         "--output", str(tmp_path / "mr")]
+    )  # fmt: skip
+
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err == f"vgg16 prepare: error: CIFAR data folder not found: {tmp_path / 'absent'}\n"
 
 
 def test_prepare_digits_materialises_missing_source(tmp_path: Path) -> None:
@@ -235,6 +376,23 @@ def test_prepare_imagenet_requires_same_classes_in_val(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="val.*missing \\['n02'\\]"):
         prepare("imagenet2012", root, tmp_path / "mr")
     assert _siblings(root) == ["imagenet"]
+
+
+def test_class_folder_differences_name_the_first_five_of_each(tmp_path: Path) -> None:
+    root = tmp_path / "imagenet"
+    for split, prefix in (("train", "t"), ("val", "v")):
+        for i in range(6):
+            folder = root / split / f"{prefix}{i}"
+            folder.mkdir(parents=True)
+            Image.new("RGB", (4, 4)).save(folder / "x.JPEG")
+    message = (
+        f"class folders of {root / 'val'} differ from those of {root / 'train'}: "
+        "missing ['t0', 't1', 't2', 't3', 't4'], extra ['v0', 'v1', 'v2', 'v3', 'v4'] "
+        "(first five of each)"
+    )
+
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        prepare("imagenet2012", root, tmp_path / "mr")
 
 
 def test_read_manifest_errors_name_the_file(tmp_path: Path) -> None:

@@ -54,10 +54,36 @@ def test_write_then_read_round_trips_across_files_in_order(tmp_path: Path) -> No
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "b.bin"]  # no temp file
 
 
+def test_no_files_read_as_no_images_of_the_usual_shape_and_types() -> None:
+    """A folder without test_batch.bin has an empty test split of the same layout."""
+    images, labels = read_cifar_batches([])
+
+    assert (images.shape, images.dtype) == ((0, 32, 32, 3), np.uint8)
+    assert (labels.shape, labels.dtype) == ((0,), np.int32)
+
+
 def test_write_cifar_batch_rejects_wrong_shape(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="x.bin"):
         write_cifar_batch(tmp_path / "x.bin", np.zeros((2, 32, 32), np.uint8), np.zeros(2))
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("labels", "shape"), [([0, 256], "(2,)"), ([-1, 3], "(2,)"), ([0, 1, 2], "(3,)")]
+)
+def test_write_cifar_batch_rejects_labels_a_byte_cannot_hold(
+    tmp_path: Path, labels: list[int], shape: str
+) -> None:
+    message = f"^labels for {re.escape(str(tmp_path / 'x.bin'))} must be 2 integers in 0..255, "
+    with pytest.raises(ValueError, match=message + re.escape(f"got shape {shape}") + "$"):
+        write_cifar_batch(tmp_path / "x.bin", np.zeros((2, 32, 32, 3), np.uint8), np.array(labels))
+    assert not list(tmp_path.iterdir())
+
+
+def test_write_cifar_batch_stores_labels_0_to_255(tmp_path: Path) -> None:
+    write_cifar_batch(tmp_path / "x.bin", np.zeros((2, 32, 32, 3), np.uint8), np.array([255, 0]))
+
+    assert read_cifar_batches([tmp_path / "x.bin"])[1].tolist() == [255, 0]
 
 
 @pytest.mark.parametrize("size", [2 * CIFAR_RECORD_BYTES - 5, 0])
@@ -92,6 +118,12 @@ def test_find_cifar_files_in_verify_only_folder(tmp_path: Path) -> None:
     assert find_cifar_files(folder) == {"train": [], "test": [folder / "test_batch.bin"]}
 
 
+def test_find_cifar_files_in_training_only_folder(tmp_path: Path) -> None:
+    (tmp_path / "data_batch_1.bin").write_bytes(b"")
+
+    assert find_cifar_files(tmp_path) == {"train": [tmp_path / "data_batch_1.bin"], "test": []}
+
+
 def test_find_cifar_files_without_bin_files_names_path(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path))):
         find_cifar_files(tmp_path)
@@ -107,6 +139,11 @@ def test_class_names_from_meta_file_else_cifar10(tmp_path: Path) -> None:
     (tmp_path / "batches.meta.txt").write_text("cat\ndog\n\n")
     assert cifar_class_names(tmp_path) == ["cat", "dog"]
 
+    (tmp_path / "batches.meta.txt").write_text("\n  \n")
+    message = f"^{re.escape(str(tmp_path / 'batches.meta.txt'))} holds no class names \\(expected"
+    with pytest.raises(ValueError, match=message):
+        cifar_class_names(tmp_path)
+
 
 def _save(path: Path, image: Image.Image, fmt: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,6 +154,15 @@ def _save(path: Path, image: Image.Image, fmt: str) -> Path:
 def test_rgb_jpeg_is_returned_unchanged(tmp_path: Path) -> None:
     path = _save(tmp_path / "rgb.JPEG", Image.new("RGB", (40, 30), (200, 60, 30)), "JPEG")
     assert rgb_jpeg_bytes(path) == path.read_bytes()
+
+
+def test_other_images_are_encoded_at_quality_95(tmp_path: Path) -> None:
+    pixels = np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    path = _save(tmp_path / "noise.JPEG", Image.fromarray(pixels), "PNG")
+    reference = io.BytesIO()
+    Image.fromarray(pixels).save(reference, format="JPEG", quality=95)
+
+    assert rgb_jpeg_bytes(path) == reference.getvalue()
 
 
 @pytest.mark.parametrize(
@@ -173,12 +219,13 @@ def test_list_image_folder_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no class folders"):
         list_image_folder(tmp_path)
     (tmp_path / "empty_class").mkdir()
-    with pytest.raises(ValueError, match="empty_class"):
+    message = f"^class folder {re.escape(str(tmp_path / 'empty_class'))} holds no images "
+    with pytest.raises(ValueError, match=message + r"\(\.jpeg, \.jpg, \.png\)$"):
         list_image_folder(tmp_path)
 
 
 def test_write_digits_writes_stratified_deterministic_cifar_layout(tmp_path: Path) -> None:
-    folder = write_digits(tmp_path / "a", seed=0)
+    folder = write_digits(tmp_path / "a")  # the default seed, 0, makes the demo's split
 
     assert folder == tmp_path / "a" / "cifar-10-batches-bin"
     files = find_cifar_files(tmp_path / "a")
@@ -191,6 +238,8 @@ def test_write_digits_writes_stratified_deterministic_cifar_layout(tmp_path: Pat
     np.testing.assert_array_equal(
         np.bincount(train_labels) + np.bincount(test_labels), expected_counts
     )
+    # Stratified: every class has its 20 % in the test batch, to within rounding.
+    assert (np.abs(np.bincount(test_labels) - 0.2 * expected_counts) < 1).all()
     assert cifar_class_names(folder) == [str(d) for d in range(10)]
     for images in (train_images, test_images):
         assert (images[..., 0] == images[..., 1]).all() and (images[..., 0] == images[..., 2]).all()
@@ -215,3 +264,20 @@ def test_write_digits_replaces_an_existing_set(tmp_path: Path) -> None:
         "data_batch_1.bin",
         "test_batch.bin",
     ]
+
+
+def test_write_digits_stores_each_digit_upscaled_bilinearly(tmp_path: Path) -> None:
+    """The docstring's recipe: 0..16 scaled to 0..255, 8x8 upscaled to 32x32 bilinear, grey
+    replicated to RGB; every digit once, with its label, across the two batches."""
+    digits = load_digits()
+    want = []
+    for image, label in zip(digits.images, digits.target, strict=True):
+        small = Image.fromarray(np.rint(image * 255 / 16).astype(np.uint8))
+        grey = np.asarray(small.resize((32, 32), Image.Resampling.BILINEAR))
+        want.append((int(label), np.repeat(grey[..., None], 3, axis=-1).tobytes()))
+
+    files = find_cifar_files(write_digits(tmp_path))
+    images, labels = read_cifar_batches(files["train"] + files["test"])
+
+    got = [(int(label), image.tobytes()) for image, label in zip(images, labels, strict=True)]
+    assert sorted(got) == sorted(want)
