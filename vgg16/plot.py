@@ -89,7 +89,8 @@ def run_figures(history: Path, selection: Path) -> dict[str, Figure]:
     hist = pd.DataFrame(HISTORY.read(history)).astype(float)
     rows = SELECTION.read(selection)
     best = selected_row(rows, selection)
-    sel = pd.DataFrame([row for row in rows if row["epoch"]])
+    placed = [row for row in rows if row["epoch"]]
+    sel = pd.DataFrame(placed, columns=list(SELECTION.columns))
     sel = sel[["epoch", "val_top1", "val_top5", "val_loss"]].astype(float)
     return {
         "loss.png": _plot_loss(hist, sel),
