@@ -22,6 +22,8 @@ from pathlib import Path
 
 import psutil
 
+from vgg16.launch import SCRIPT
+
 
 def train_cmd(data: Path, out: Path, workers: int, epochs: int) -> list[str]:
     return [sys.executable, "-m", "vgg16", "train", "--workers", str(workers), "--data_path",
@@ -46,10 +48,11 @@ def seconds_to_fail(data: Path, out: Path) -> float:
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     while not (out / "history.csv").is_file():
         time.sleep(0.5)
+    # msrun's log tailer shares the worker's environment; the worker runs the package's script.
     (worker,) = [
         p for p in psutil.Process(proc.pid).children(recursive=True)
         if p.environ().get("MS_ROLE") == "MS_WORKER" and p.environ().get("RANK_ID") == "1"
-        and "msrun" in " ".join(p.parent().cmdline())
+        and p.cmdline()[1:2] == [str(SCRIPT)]
     ]  # fmt: skip
     worker.kill()
     killed = time.perf_counter()
