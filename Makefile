@@ -24,8 +24,8 @@ run: $(STAMP)
 	@echo "report: $(BIN)/snakemake --report results/report.html"
 
 lint: $(STAMP)
-	$(BIN)/ruff check vgg16 tests bench workflow/scripts
-	$(BIN)/ruff format --check vgg16 tests bench workflow/scripts
+	$(BIN)/ruff check vgg16 tests bench
+	$(BIN)/ruff format --check vgg16 tests bench
 	$(BIN)/snakefmt --check Snakefile workflow
 
 test: lint
