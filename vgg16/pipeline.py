@@ -18,7 +18,7 @@ from mindspore.dataset import transforms, vision
 
 from vgg16 import readers
 from vgg16.config import CIFAR_FAMILY, Recipe
-from vgg16.data import DataSource
+from vgg16.data import DataSource, Split
 
 
 def num_workers() -> int:
@@ -92,9 +92,8 @@ def _sharding(count: int, *, training: bool, shuffle: bool, num_shards: int, sha
     return {"sampler": ds.SubsetSampler(list(range(shard_id, count, num_shards)))}
 
 
-def _source_dataset(source: DataSource, split: str, sharding: dict) -> ds.Dataset:
+def _source_dataset(source: DataSource, files: Split, sharding: dict) -> ds.Dataset:
     """The split's records as (image, label): pixels or encoded bytes, by `source.encoding`."""
-    files = source.split(split)
     if source.prepared:
         data = ds.MindDataset(
             [str(f) for f in files.files], columns_list=["image", "label"], **sharding
@@ -127,14 +126,15 @@ def create_dataset(
     (fixed shapes for graph mode); evaluation keeps it, so every image is counted. With
     `num_shards` > 1 this worker reads its own part (see `_sharding`)."""
     source.check(recipe)
+    files = source.split(split)
     sharding = _sharding(
-        source.split(split).count,
+        files.count,
         training=training,
         shuffle=training and recipe.shuffle,
         num_shards=num_shards,
         shard_id=shard_id,
     )
-    data = _source_dataset(source, split, sharding)
+    data = _source_dataset(source, files, sharding)
     data = data.map(
         image_transforms(
             recipe, training=training and recipe.augment, encoded=source.encoding == "jpeg"
