@@ -147,6 +147,26 @@ def test_exported_mindir_gives_the_networks_eval_mode_logits(vgg16, run, tmp_pat
     assert np.ptp(want) > 1  # real, varied logits
 
 
+def test_a_cpu_machine_hears_nothing_of_missing_ascend_and_gpu_plugins(run, tmp_path):
+    """Four MindSpore warnings (with library errors) used to open every command's output on
+    a CPU-only machine; they show again when the user asks for MindSpore's logs (GLOG_v)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if key != "GLOG_v"}
+    best = run["select"] / "best.ckpt"
+    cmd = [sys.executable, "-m", "vgg16", "export", "--pre_trained", str(best),
+           "--output", str(tmp_path / "x")]  # fmt: skip
+
+    quiet = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    asked = subprocess.run(cmd, env={**env, "GLOG_v": "2"}, capture_output=True, text=True)
+
+    assert quiet.stderr == ""
+    assert quiet.stdout == f"wrote {tmp_path / 'x' / 'vgg16.mindir'}\n"
+    assert "Backend GPU is not available" in asked.stderr and asked.returncode == 0
+
+
 def test_errors_are_clear_and_leave_no_output(vgg16, run, tmp_path):
     bad = tmp_path / "cifar"
     bad.mkdir()
@@ -178,3 +198,81 @@ def test_nan_loss_stops_training_naming_epoch_and_step(vgg16, run, tmp_path):
         "loss is nan at epoch 1 step" in result.stderr or "loss is inf at epoch 1" in result.stderr
     )
     assert not list((tmp_path / "ckpt").glob("*.ckpt"))
+
+
+def _network_probabilities(run, pixels: np.ndarray) -> np.ndarray:
+    """The trained network applied in this process to (N, 32, 32, 3) uint8 RGB pixels,
+    normalised by hand with the recipe's statistics: the reference `predict` must match."""
+    import mindspore as ms
+
+    from vgg16.checkpoint import load_net
+
+    recipe = load_recipe(run["train"] / "recipe.yaml")
+    net, _ = load_net(recipe, run["select"] / "best.ckpt")
+    net.set_train(False)
+    x = (pixels / 255.0 - np.array(recipe.mean)) / np.array(recipe.std)
+    logits = net(ms.Tensor(x.transpose(0, 3, 1, 2).astype(np.float32))).asnumpy()
+    logits = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    return np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+
+
+def test_predict_feeds_lossless_images_their_own_pixels(vgg16, run, tmp_path, pynative):
+    """PNGs of every kind (RGB, greyscale, 16-bit greyscale, palette, RGBA) are decoded to
+    their own pixels and never re-encoded: the probabilities equal the network applied to
+    the PIL-decoded, normalised pixels. A lossy round trip moved them by up to 0.135."""
+    from PIL import Image
+
+    from vgg16.readers import find_cifar_files, read_cifar_batches
+
+    digits, _ = read_cifar_batches(find_cifar_files(run["raw"])["test"])
+    rng = np.random.default_rng(0)
+    noisy = np.clip(digits[:5].astype(int) + rng.integers(-40, 41, digits[:5].shape), 0, 255)
+    rgb = noisy.astype(np.uint8)  # texture that JPEG would blur
+    files = {
+        "rgb.png": Image.fromarray(rgb[0]),
+        "grey.png": Image.fromarray(rgb[1, ..., 0]),
+        "grey16.png": Image.fromarray(rgb[2, ..., 0].astype(np.uint16) * 257),
+        "palette.png": Image.fromarray(rgb[3]).quantize(64),
+        "rgba.png": Image.fromarray(np.dstack([rgb[4], np.full((32, 32), 200, np.uint8)])),
+    }
+    folder = tmp_path / "in"
+    (folder / "nested").mkdir(parents=True)
+    for name, image in files.items():
+        image.save(folder / ("nested" if name == "rgba.png" else "") / name)
+    (folder / "notes.txt").write_text("not an image")
+    expected_pixels = {
+        name: np.asarray(image.convert("RGB"))
+        if name != "grey16.png"
+        else np.dstack([rgb[2, ..., 0]] * 3)
+        for name, image in files.items()
+    }
+
+    vgg16("predict", "--pre_trained", run["select"] / "best.ckpt", "--output", tmp_path / "p",
+          folder)  # fmt: skip
+
+    with (tmp_path / "p" / "predictions.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    order = sorted(folder.rglob("*.png"))
+    assert [r["file"] for r in rows] == [str(p) for p in order]  # recursive, sorted, no .txt
+    got = np.array([[float(r[f"p_{c}"]) for c in map(str, range(10))] for r in rows])
+    want = _network_probabilities(run, np.stack([expected_pixels[p.name] for p in order]))
+    assert np.abs(got - want).max() <= 1e-5
+    assert got.std(axis=0).max() > 0.01  # different images, different answers
+
+
+def test_predict_names_every_undecodable_file(vgg16, run, tmp_path):
+    good = tmp_path / "good.png"
+    from PIL import Image
+
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(good)
+    empty, cut = tmp_path / "empty.png", tmp_path / "cut.png"
+    empty.write_bytes(b"")
+    cut.write_bytes(good.read_bytes()[:60])
+
+    result = vgg16("predict", "--pre_trained", run["select"] / "best.ckpt",
+                   "--output", tmp_path / "p", good, empty, cut, check=False)  # fmt: skip
+
+    assert result.returncode == 1
+    assert f"{empty}: empty file (0 bytes)" in result.stderr
+    assert f"{cut}: cannot be decoded" in result.stderr
+    assert not (tmp_path / "p").exists()

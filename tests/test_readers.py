@@ -1,6 +1,5 @@
-"""Tests for vgg16.readers: CIFAR binary batches, image folders, JPEG normalisation, digits."""
+"""Tests for vgg16.readers: CIFAR binary batches, image folders, digits."""
 
-import io
 import re
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from vgg16.readers import (
     find_cifar_files,
     list_image_folder,
     read_cifar_batches,
-    rgb_jpeg_bytes,
     write_cifar_batch,
     write_digits,
 )
@@ -151,66 +149,39 @@ def _save(path: Path, image: Image.Image, fmt: str) -> Path:
     return path
 
 
-def test_rgb_jpeg_is_returned_unchanged(tmp_path: Path) -> None:
-    path = _save(tmp_path / "rgb.JPEG", Image.new("RGB", (40, 30), (200, 60, 30)), "JPEG")
-    assert rgb_jpeg_bytes(path) == path.read_bytes()
-
-
-def test_other_images_are_encoded_at_quality_95(tmp_path: Path) -> None:
-    pixels = np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8)
-    path = _save(tmp_path / "noise.JPEG", Image.fromarray(pixels), "PNG")
-    reference = io.BytesIO()
-    Image.fromarray(pixels).save(reference, format="JPEG", quality=95)
-
-    assert rgb_jpeg_bytes(path) == reference.getvalue()
-
-
-@pytest.mark.parametrize(
-    ("mode", "fmt", "colour", "rgb"),
-    [
-        ("L", "JPEG", 128, (128, 128, 128)),
-        ("CMYK", "JPEG", (0, 180, 220, 50), None),
-        ("RGBA", "PNG", (10, 200, 30, 255), (10, 200, 30)),
-        ("P", "PNG", 0, None),
-    ],
-)
-def test_other_images_become_rgb_jpegs(
-    tmp_path: Path, mode: str, fmt: str, colour: object, rgb: tuple | None
-) -> None:
-    source = Image.new(mode, (40, 30), colour)
-    path = _save(tmp_path / f"{mode}.JPEG", source, fmt)  # a PNG named .JPEG, as in ImageNet
-
-    out = Image.open(io.BytesIO(rgb_jpeg_bytes(path)))
-
-    assert (out.format, out.mode, out.size) == ("JPEG", "RGB", (40, 30))
-    expected = rgb or source.convert("RGB").getpixel((20, 15))
-    np.testing.assert_allclose(out.getpixel((20, 15)), expected, atol=3)
-
-
-def test_unreadable_image_names_file(tmp_path: Path) -> None:
-    path = tmp_path / "broken.JPEG"
-    path.write_bytes(b"this is not an image")
-    with pytest.raises(ValueError, match="broken.JPEG"):
-        rgb_jpeg_bytes(path)
-
-
 def test_list_image_folder_indexes_classes_in_sorted_order(tmp_path: Path) -> None:
     tiny = Image.new("RGB", (4, 4))
     for cls, names in {"n02": ["b.jpeg", "a.PNG"], "n01": ["z.JPEG"], "n03": ["c.jpg"]}.items():
         for name in names:
             _save(tmp_path / cls / name, tiny, "PNG")
+    _save(tmp_path / "n03" / "d.bmp", tiny, "BMP")  # any format Pillow decodes
     (tmp_path / "n01" / "notes.txt").write_text("not an image")
+    (tmp_path / "n01" / ".DS_Store").write_bytes(b"\0")
+    _save(tmp_path / ".ipynb_checkpoints" / "x.png", tiny, "PNG")  # hidden: not a class
 
-    paths, labels, classes = list_image_folder(tmp_path)
+    found = list_image_folder(tmp_path)
 
-    assert classes == ["n01", "n02", "n03"]
-    assert [p.relative_to(tmp_path).as_posix() for p in paths] == [
+    assert found.classes == ["n01", "n02", "n03"]
+    assert [p.relative_to(tmp_path).as_posix() for p in found.paths] == [
         "n01/z.JPEG",
         "n02/a.PNG",
         "n02/b.jpeg",
         "n03/c.jpg",
+        "n03/d.bmp",
     ]
-    assert labels == [0, 1, 1, 2]
+    assert found.labels == [0, 1, 1, 2, 2]
+    assert [p.name for p in found.skipped] == [".DS_Store", "notes.txt"]
+
+
+def test_list_image_folder_labels_by_the_classes_given(tmp_path: Path) -> None:
+    """val/ lacking a class keeps train's indices; a class train lacks is refused."""
+    tiny = Image.new("RGB", (4, 4))
+    _save(tmp_path / "n03" / "a.png", tiny, "PNG")
+
+    assert list_image_folder(tmp_path, ["n01", "n02", "n03"]).labels == [2]
+    message = r"has 1 class folder\(s\) that the training classes lack: \['n03'\]"
+    with pytest.raises(ValueError, match=message):
+        list_image_folder(tmp_path, ["n01", "n02"])
 
 
 def test_list_image_folder_errors(tmp_path: Path) -> None:
@@ -219,8 +190,9 @@ def test_list_image_folder_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no class folders"):
         list_image_folder(tmp_path)
     (tmp_path / "empty_class").mkdir()
+    (tmp_path / "empty_class" / "readme.txt").write_text("no images here")
     message = f"^class folder {re.escape(str(tmp_path / 'empty_class'))} holds no images "
-    with pytest.raises(ValueError, match=message + r"\(\.jpeg, \.jpg, \.png\)$"):
+    with pytest.raises(ValueError, match=message + r"\(of 1 files\)$"):
         list_image_folder(tmp_path)
 
 

@@ -10,4 +10,5 @@ if not __package__:
 
 from vgg16.cli import main  # noqa: E402
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not when a worker process of `images.decode_all` imports this
+    raise SystemExit(main())

@@ -15,6 +15,7 @@ from pathlib import Path
 from vgg16 import readers
 from vgg16.atomic import write_text
 from vgg16.config import CIFAR_FAMILY, DATASETS, Recipe, check_dataset
+from vgg16.splits import HELD_OUT, RAW_SPLITS, SPLITS
 
 MANIFEST = "manifest.json"
 MANIFEST_KEYS = (
@@ -30,7 +31,6 @@ MANIFEST_KEYS = (
     "sources",
 )
 SPLIT_KEYS = ("count", "per_class", "files")
-SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -78,12 +78,14 @@ class DataSource:
         if name not in SPLITS:
             raise ValueError(f"split {name!r}: expected one of {list(SPLITS)}")
         if name not in self._splits and self._image_root is not None:
-            self._splits.update(_image_folder_split(self._image_root, name, self.class_names))
+            self._splits.update(
+                _image_folder_split(self._image_root, self.dataset, name, self.class_names)
+            )
         if name in self._splits:
             return self._splits[name]
-        if not self.prepared and name == "val":
+        if not self.prepared and name == HELD_OUT:
             raise ValueError(
-                f"{self.path} is a raw {self.dataset} layout, which has no 'val' split: "
+                f"{self.path} is a raw {self.dataset} layout, which has no {HELD_OUT!r} split: "
                 "run `vgg16 prepare` first (checkpoint selection never uses the test set)"
             )
         raise ValueError(
@@ -120,30 +122,25 @@ def open_source(path: Path, dataset: str | None = None) -> DataSource:
         )
     if dataset not in DATASETS:
         raise ValueError(f"dataset {dataset!r}: expected one of {list(DATASETS)}")
-    train = path / readers.IMAGE_FOLDER_SPLITS["train"]
+    train = path / RAW_SPLITS[dataset]["train"]
     names = readers.class_folders(train if train.is_dir() else path)
     return DataSource(
         path, dataset, prepared=False, encoding="jpeg", class_names=names, image_root=path
     )
 
 
-def _image_folder_split(root: Path, split: str, class_names: list[str]) -> dict[str, Split]:
-    """`root/<train|val>/<class>/<image>`, or `root/<class>/<image>` for any split (the seed's
-    evaluation-only folders). Labels index `class_names` (train's folders), so a val/ that
-    lacks some classes keeps the same labels."""
-    sub = readers.IMAGE_FOLDER_SPLITS.get(split)
+def _image_folder_split(
+    root: Path, dataset: str, split: str, class_names: list[str]
+) -> dict[str, Split]:
+    """`root/<train|val>/<class>/<image>` (see `splits.RAW_SPLITS`), or `root/<class>/<image>`
+    for any split (the seed's evaluation-only folders). Labels index `class_names` (train's
+    folders), so a val/ that lacks some classes keeps the same labels."""
+    sub = RAW_SPLITS[dataset].get(split)
     if sub is None:
         return {}
     folder = root / sub if (root / sub).is_dir() else root
-    paths, labels, names = readers.list_image_folder(folder)
-    index = {name: i for i, name in enumerate(class_names)}
-    unknown = sorted(set(names) - set(index))
-    if unknown:
-        raise ValueError(
-            f"{folder} has class folders that the training classes lack: {unknown[:5]} "
-            f"(first five of {len(unknown)})"
-        )
-    return {split: Split(len(paths), tuple(paths), tuple(index[names[i]] for i in labels))}
+    listed = readers.list_image_folder(folder, class_names)
+    return {split: Split(len(listed.paths), tuple(listed.paths), tuple(listed.labels))}
 
 
 def _prepared(folder: Path) -> DataSource:

@@ -3,23 +3,54 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import mindspore as ms
 from mindspore import dataset as ds
 from mindspore import hal
+from mindspore import log as ms_log
 
 from vgg16.config import DEVICE_TARGETS, Recipe
 from vgg16.launch import in_group
 
+#: What `hal.is_available` logs for a backend whose plugin this install lacks.
+_PROBE_NOISE = ("Backend Ascend is not available", "Backend GPU is not available", "Here's error")
+
+
+class _DropProbeNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(_PROBE_NOISE)
+
+
+@contextmanager
+def _quiet_probe() -> Iterator[None]:
+    """Asking MindSpore whether Ascend or GPU is present logs four warnings (with library
+    errors) on every CPU-only machine, before anything useful. They are dropped, and only
+    they, unless the user asked for MindSpore's logs by setting GLOG_v."""
+    if "GLOG_v" in os.environ:
+        yield
+        return
+    logger = ms_log._get_logger()  # MindSpore's own logger: it has no public accessor
+    noise = _DropProbeNoise()
+    logger.addFilter(noise)
+    try:
+        yield
+    finally:
+        logger.removeFilter(noise)
+
 
 def best_device_target() -> str:
     """The seed defaults to Ascend; we default to whatever this machine actually has."""
-    for target in ("Ascend", "GPU"):
-        try:
-            if hal.is_available(target):
-                return target
-        except RuntimeError:  # the backend's plugin is absent from this install
-            continue
+    with _quiet_probe():
+        for target in ("Ascend", "GPU"):
+            try:
+                if hal.is_available(target):
+                    return target
+            except RuntimeError:  # the backend's plugin is absent from this install
+                continue
     return "CPU"
 
 

@@ -16,7 +16,7 @@ from mindspore import dataset as ds
 from mindspore import dtype as mstype
 from mindspore.dataset import transforms, vision
 
-from vgg16 import readers
+from vgg16 import images, readers
 from vgg16.config import CIFAR_FAMILY, Recipe
 from vgg16.data import DataSource, Split
 
@@ -37,7 +37,7 @@ class _RawPixels:
 
 
 class ImageFiles:
-    """Random-access source over image files, normalised to RGB JPEG bytes on read."""
+    """Random-access source over image files, as the RGB JPEG bytes `prepare` would store."""
 
     def __init__(self, paths: list[Path], labels: list[int]) -> None:
         self.paths, self.labels = paths, labels
@@ -46,7 +46,7 @@ class ImageFiles:
         return len(self.paths)
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.int32]:
-        data = readers.rgb_jpeg_bytes(self.paths[i])
+        data = images.record_bytes(self.paths[i])
         return np.frombuffer(data, dtype=np.uint8), np.int32(self.labels[i])
 
 
@@ -58,23 +58,23 @@ def _normalize(recipe: Recipe) -> list:
 
 
 def image_transforms(recipe: Recipe, *, training: bool, encoded: bool) -> list:
-    """The zoo's transforms. `encoded`: the image column holds JPEG bytes, not pixels."""
+    """The zoo's transforms. `encoded`: the image column holds JPEG bytes, not pixels.
+
+    Evaluation takes images of any size (`predict`): CIFAR-style ones are resized to
+    `image_size`, which leaves a 32x32 image's pixels exactly as they are at 32 px."""
     size = tuple(recipe.image_size)
+    decode = [vision.Decode()] if encoded else []
     flip = [vision.RandomHorizontalFlip()] if training and recipe.random_flip else []
     if recipe.dataset in CIFAR_FAMILY:
-        ops = [vision.Decode()] if encoded else []
-        if training:
-            ops.append(vision.RandomCrop((32, 32), (4, 4, 4, 4)))
-        ops += flip
-        if size != (32, 32) or encoded:
-            ops.append(vision.Resize(size))
-        return ops + _normalize(recipe)
+        if not training:
+            return [*decode, vision.Resize(size), *_normalize(recipe)]
+        crop = [vision.RandomCrop((32, 32), (4, 4, 4, 4))]
+        resize = [vision.Resize(size)] if size != (32, 32) else []
+        return [*decode, *crop, *flip, *resize, *_normalize(recipe)]
     if training:
-        ops = [vision.RandomCropDecodeResize(size, scale=(0.08, 1.0))] + flip
-    else:
-        short_side = round(size[0] * 256 / 224)  # 256 for the zoo's 224 px
-        ops = [vision.Decode(), vision.Resize(short_side), vision.CenterCrop(size)]
-    return ops + _normalize(recipe)
+        return [vision.RandomCropDecodeResize(size, scale=(0.08, 1.0)), *flip, *_normalize(recipe)]
+    short_side = round(size[0] * 256 / 224)  # 256 for the zoo's 224 px
+    return [*decode, vision.Resize(short_side), vision.CenterCrop(size), *_normalize(recipe)]
 
 
 def _sharding(count: int, *, training: bool, shuffle: bool, num_shards: int, shard_id: int) -> dict:

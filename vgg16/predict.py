@@ -1,4 +1,4 @@
-"""`vgg16 predict`: class probabilities for image files, from a checkpoint."""
+"""`vgg16 predict`: class probabilities for image files or folders of them, from a checkpoint."""
 
 from __future__ import annotations
 
@@ -8,43 +8,84 @@ from pathlib import Path
 import numpy as np
 from mindspore import dataset as ds
 from mindspore import nn
+from mindspore.dataset import vision
 
-from vgg16 import checkpoint, device
+from vgg16 import checkpoint, device, images
 from vgg16.atomic import write_csv
 from vgg16.config import Recipe, from_args
 from vgg16.metrics import log_softmax
-from vgg16.pipeline import ImageFiles, image_transforms, num_workers
+from vgg16.pipeline import image_transforms, num_workers
 
 
 def main(args: argparse.Namespace) -> None:
     recipe = from_args(args)
+    files = image_files(args.images)
+    for _ in images.decode_all(images.check, files, "predict"):  # every bad file, named
+        pass
     device.start(args, recipe)
     net, meta = checkpoint.load_net(recipe, args.pre_trained)
     names = meta.get("class_names") or [str(i) for i in range(recipe.num_classes)]
-    print(f"wrote {predict(net, recipe, args.images, names, args.output)}")
+    out = predict(net, recipe, files, names, args.output)
+    print(f"wrote {out}: {len(files)} image(s)")
+
+
+def image_files(inputs: list[Path]) -> list[Path]:
+    """The files given, and every image file below each folder given (recursively, sorted),
+    in the order given."""
+    missing = [str(p) for p in inputs if not Path(p).exists()]
+    if missing:
+        raise FileNotFoundError(f"image file(s) or folder(s) not found: {missing}")
+    files = []
+    for path in map(Path, inputs):
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix.lower() in images.IMAGE_EXTENSIONS and p.is_file()
+            )
+            if not found:
+                raise ValueError(
+                    f"{path} holds no image files "
+                    f"(extensions of the formats Pillow decodes, e.g. .jpg, .png)"
+                )
+            files.extend(found)
+        else:
+            files.append(path)
+    return files
+
+
+class _NetworkInputs:
+    """Random-access source of each file's pixels as evaluation would see them: JPEGs by
+    MindSpore's decoder (as their records are in evaluation), other formats exactly."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = paths
+        self.decode = vision.Decode()
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray]:
+        data = images.network_input(self.paths[i])
+        if isinstance(data, bytes):
+            return (self.decode(np.frombuffer(data, dtype=np.uint8)),)
+        return (data,)
 
 
 def predict(
-    net: nn.Cell, recipe: Recipe, images: list[Path], class_names: list[str], output: Path
+    net: nn.Cell, recipe: Recipe, files: list[Path], class_names: list[str], output: Path
 ) -> Path:
-    """Write `predictions.csv`: file, top-5 class names, then one probability per class.
-
-    Images go through the evaluation transforms, after conversion to RGB (greyscale, CMYK
-    and PNG files are accepted, as in the readers)."""
-    missing = [str(p) for p in images if not Path(p).is_file()]
-    if missing:
-        raise FileNotFoundError(f"image file(s) not found: {missing}")
-    data = ds.GeneratorDataset(
-        ImageFiles(list(images), [0] * len(images)), ["image", "label"], shuffle=False
-    )
+    """Write `predictions.csv`: file, top-5 class names, then one probability per class,
+    one row per file, from the evaluation transforms of `recipe`."""
+    data = ds.GeneratorDataset(_NetworkInputs(list(files)), ["image"], shuffle=False)
     data = data.map(
-        image_transforms(recipe, training=False, encoded=True),
+        image_transforms(recipe, training=False, encoded=False),
         input_columns="image",
         num_parallel_workers=num_workers(),
     )
     net.set_train(False)
     probs = []
-    for batch, _ in data.batch(recipe.eval_batch_size).create_tuple_iterator(num_epochs=1):
+    for (batch,) in data.batch(recipe.eval_batch_size).create_tuple_iterator(num_epochs=1):
         logits = net(batch).asnumpy().astype(np.float64)
         probs.append(np.exp(log_softmax(logits)))
     probs = np.concatenate(probs)
@@ -52,6 +93,6 @@ def predict(
     columns = ["file", *[f"top{i + 1}" for i in range(k)], *[f"p_{name}" for name in class_names]]
     rows = [
         [str(path), *[class_names[i] for i in np.argsort(-p)[:k]], *[f"{x:.6f}" for x in p]]
-        for path, p in zip(images, probs, strict=True)
+        for path, p in zip(files, probs, strict=True)
     ]
     return write_csv(output / "predictions.csv", columns, rows)

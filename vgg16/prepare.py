@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import sys
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,18 +19,18 @@ import numpy as np
 from mindspore.mindrecord import FileWriter
 from sklearn.model_selection import train_test_split
 
+from vgg16 import images
 from vgg16.atomic import staged_dir
 from vgg16.config import CIFAR_FAMILY, DATASETS
 from vgg16.data import write_manifest
 from vgg16.readers import (
-    IMAGE_FOLDER_SPLITS,
     cifar_class_names,
     find_cifar_files,
     list_image_folder,
     read_cifar_batches,
-    rgb_jpeg_bytes,
     write_digits,
 )
+from vgg16.splits import HELD_OUT, RAW_SPLITS
 
 SCHEMA = {"image": {"type": "bytes"}, "label": {"type": "int32"}}
 DEFAULT_VAL_FRACTION = 0.1
@@ -41,17 +39,16 @@ DEFAULT_SEED = 1
 MAX_SHARDS = 1000  # MindRecord's limit
 
 _WRITE_BATCH = 2000  # rows per write_raw_data call: large enough to amortise its overhead
-_PROGRESS_EVERY = 10_000
 
 
 @dataclass(frozen=True)
 class RawSplits:
     """A raw layout as conversion sees it: items (pixel arrays or image paths) with labels,
-    and how to turn one item into the bytes a record stores."""
+    and how to turn the chosen items into (position among them, bytes a record stores)."""
 
     train: tuple[Sequence[Any], np.ndarray]
     test: tuple[Sequence[Any], np.ndarray]
-    encode: Callable[[Any], bytes]
+    encode: Callable[[list[Any], str], Iterator[tuple[int, bytes]]]
     format: str
     image_shape: list[int] | None
     class_names: list[str]
@@ -100,21 +97,25 @@ def prepare(
     (items, labels), (test_items, test_labels) = raw.train, raw.test
     train, val = _hold_out(labels, val_fraction, seed, data_path)
     with staged_dir(output) as tmp:
-        splits = {}
+        splits, bad = {}, []
         for split, split_items, split_labels, index in (
             ("train", items, labels, train),
-            ("val", items, labels, val),
+            (HELD_OUT, items, labels, val),
             ("test", test_items, test_labels, np.arange(len(test_labels))),
         ):
-            if index.size:
-                rows = (
-                    {"image": raw.encode(split_items[i]), "label": int(split_labels[i])}
-                    for i in index
-                )
-                rows = _with_progress(rows, split, index.size)
-                splits[split] = _write_split(
-                    tmp, split, rows, split_labels[index], num_classes, shards
-                )
+            if not index.size:
+                continue
+            chosen = split_labels[index]
+            rows = (
+                {"image": data, "label": int(chosen[i])}
+                for i, data in raw.encode([split_items[i] for i in index], split)
+            )
+            try:
+                splits[split] = _write_split(tmp, split, rows, chosen, num_classes, shards)
+            except images.BadImages as error:  # go on, to name the other splits' bad files too
+                bad += error.bad
+        if bad:
+            raise images.BadImages(bad)
         manifest = {
             "dataset": dataset,
             "format": raw.format,
@@ -145,7 +146,7 @@ def _cifar(data_path: Path) -> RawSplits:
     return RawSplits(
         train=train,
         test=test,
-        encode=np.ndarray.tobytes,
+        encode=lambda pixels, split: ((i, image.tobytes()) for i, image in enumerate(pixels)),
         format="raw",
         image_shape=list(train[0].shape[1:]),
         class_names=class_names,
@@ -154,25 +155,21 @@ def _cifar(data_path: Path) -> RawSplits:
 
 
 def _image_folders(data_path: Path) -> RawSplits:
-    """ImageNet-style ``train/`` and ``val/`` class folders: images stored as RGB JPEG bytes."""
-    folders = {split: data_path / sub for split, sub in IMAGE_FOLDER_SPLITS.items()}
-    train_paths, train_labels, class_names = list_image_folder(folders["train"])
-    test_paths, test_labels, test_classes = list_image_folder(folders["test"])
-    if test_classes != class_names:
-        missing = sorted(set(class_names) - set(test_classes))[:5]
-        extra = sorted(set(test_classes) - set(class_names))[:5]
-        raise ValueError(
-            f"class folders of {folders['test']} differ from those of {folders['train']}: "
-            f"missing {missing}, extra {extra} (first five of each)"
-        )
+    """ImageNet-style class folders (`splits.RAW_SPLITS`): images stored as RGB JPEG bytes,
+    every one decoded first, so that no record fails to decode in training."""
+    folders = {split: data_path / sub for split, sub in RAW_SPLITS["imagenet2012"].items()}
+    train = list_image_folder(folders["train"])
+    test = list_image_folder(folders["test"], train.classes)
     return RawSplits(
-        train=(train_paths, np.array(train_labels)),
-        test=(test_paths, np.array(test_labels)),
-        encode=rgb_jpeg_bytes,
+        train=(train.paths, np.array(train.labels)),
+        test=(test.paths, np.array(test.labels)),
+        encode=lambda paths, split: images.decode_all(
+            images.record_bytes, paths, f"prepare {split}"
+        ),
         format="jpeg",
         image_shape=None,
-        class_names=class_names,
-        sources=[_listing_checksum(data_path, train_paths + test_paths)],
+        class_names=train.classes,
+        sources=[_listing_checksum(data_path, train.paths + test.paths)],
     )
 
 
@@ -190,7 +187,10 @@ def _hold_out(
     except ValueError as error:
         raise ValueError(
             f"cannot hold out a stratified val_fraction={val_fraction} of the {len(labels)} "
-            f"training images in {source}: {error}"
+            f"training images in {source} ({error}): stratifying needs at least one held-out "
+            f"and one remaining image of each of the {np.unique(labels).size} classes, so "
+            "change val_fraction (the workflow's datasets.<name>.val_fraction, or `vgg16 "
+            "prepare --val_fraction`), or set it to 0 to hold out nothing"
         ) from error
     return np.sort(train), np.sort(val)
 
@@ -231,16 +231,6 @@ def _write_split(
         "per_class": np.bincount(labels, minlength=num_classes).tolist(),
         "files": files,
     }
-
-
-def _with_progress(rows: Iterator[dict], split: str, total: int) -> Iterator[dict]:
-    """Pass ``rows`` through, reporting count and rate on stderr: ImageNet takes a while."""
-    start = time.monotonic()
-    for count, row in enumerate(rows, 1):
-        yield row
-        if count % _PROGRESS_EVERY == 0 or count == total:
-            rate = count / max(time.monotonic() - start, 1e-9)
-            print(f"{split}: {count}/{total} images, {rate:.0f} img/s", file=sys.stderr)
 
 
 def _file_checksum(path: Path) -> dict:

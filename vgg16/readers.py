@@ -6,8 +6,8 @@ official tarball layout it would train on the test batch too). The scikit-learn 
 written in the same CIFAR binary layout, so that the demo dataset takes the CIFAR code path.
 """
 
-import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,8 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from vgg16.atomic import atomic_write, staged_dir
+from vgg16.images import IMAGE_EXTENSIONS
+from vgg16.splits import RAW_SPLITS
 
 CIFAR_RECORD_BYTES = 3073
 CIFAR10_CLASSES = (
@@ -31,10 +33,7 @@ CIFAR10_CLASSES = (
     "truck",
 )
 CIFAR_FOLDER = "cifar-10-batches-bin"
-IMAGE_EXTENSIONS = frozenset({".jpeg", ".jpg", ".png"})
-#: The folder of an ImageNet-style layout that holds each split: the seed trains on train/
-#: and tests on val/ (ImageNet's own test set has no public labels).
-IMAGE_FOLDER_SPLITS = {"train": "train", "test": "val"}
+_CIFAR_FILES = RAW_SPLITS["cifar10"]
 
 _CIFAR_SIDE = 32
 CIFAR_IMAGE_SHAPE = (_CIFAR_SIDE, _CIFAR_SIDE, 3)
@@ -46,7 +45,7 @@ def _cifar_folder(data_path: Path) -> Path:
     if not data_path.is_dir():
         raise FileNotFoundError(f"CIFAR data folder not found: {data_path}")
     for folder in (data_path, data_path / CIFAR_FOLDER):
-        if any(folder.glob("data_batch_*.bin")) or (folder / "test_batch.bin").is_file():
+        if any(folder.glob(_CIFAR_FILES["train"])) or (folder / _CIFAR_FILES["test"]).is_file():
             return folder
     raise FileNotFoundError(
         f"no CIFAR-10 binary files (data_batch_*.bin, test_batch.bin) in {data_path} "
@@ -61,11 +60,7 @@ def find_cifar_files(data_path: Path) -> dict[str, list[Path]]:
     holds just ``test_batch.bin``) or the parent of the tarball's ``cifar-10-batches-bin/``.
     """
     folder = _cifar_folder(Path(data_path))
-    test = folder / "test_batch.bin"
-    return {
-        "train": sorted(folder.glob("data_batch_*.bin")),
-        "test": [test] if test.is_file() else [],
-    }
+    return {split: sorted(folder.glob(pattern)) for split, pattern in _CIFAR_FILES.items()}
 
 
 def cifar_class_names(data_path: Path) -> list[str]:
@@ -126,58 +121,58 @@ def write_cifar_batch(path: Path, images: np.ndarray, labels: np.ndarray) -> Non
 
 
 def class_folders(root: Path) -> list[str]:
-    """Sorted class-folder names of ``root``: the class index is the position in this list."""
+    """Sorted class-folder names of ``root``: the class index is the position in this list.
+    Hidden folders (``.ipynb_checkpoints``, ``.git``) are not classes."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"image folder not found: {root}")
-    classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
+    classes = sorted(
+        entry.name for entry in os.scandir(root) if entry.is_dir() and entry.name[0] != "."
+    )
     if not classes:
         raise ValueError(f"{root} holds no class folders (expected {root}/<class>/<image>)")
     return classes
 
 
-def list_image_folder(root: Path) -> tuple[list[Path], list[int], list[str]]:
-    """Image paths, labels and class names of an ImageNet-style ``root/<class>/<image>`` tree.
+@dataclass(frozen=True)
+class ImageFolder:
+    """The images of a ``root/<class>/<image>`` tree, and the files that are not images."""
 
-    The class index is the position of the folder name in sorted order, as in torchvision's
-    ``ImageFolder``, so indices agree between ``train/`` and ``val/`` and across machines.
+    paths: list[Path]
+    labels: list[int]
+    classes: list[str]
+    skipped: list[Path]
+
+
+def list_image_folder(root: Path, classes: list[str] | None = None) -> ImageFolder:
+    """Image paths and labels of an ImageNet-style ``root/<class>/<image>`` tree.
+
+    The class index is the position of the folder name in ``classes`` (train's folders, so
+    a val/ lacking some classes keeps the same labels), by default this tree's sorted folder
+    names, as in torchvision's ``ImageFolder``. Files of formats Pillow cannot decode by
+    itself (a ``.txt``, ``.DS_Store``) are not images: they are returned as ``skipped``.
     """
     root = Path(root)
-    classes = class_folders(root)
-    paths, labels = [], []
-    for index, name in enumerate(classes):
-        folder = root / name
-        files = sorted(
-            p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+    found = class_folders(root)
+    classes = found if classes is None else classes
+    index = {name: i for i, name in enumerate(classes)}
+    unknown = [name for name in found if name not in index]
+    if unknown:
+        raise ValueError(
+            f"{root} has {len(unknown)} class folder(s) that the training classes lack: "
+            f"{unknown[:5]} (first five)"
         )
-        if not files:
-            raise ValueError(
-                f"class folder {folder} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})"
-            )
-        paths.extend(files)
-        labels.extend([index] * len(files))
-    return paths, labels, classes
-
-
-def rgb_jpeg_bytes(path: Path) -> bytes:
-    """The bytes of an RGB JPEG showing the image in ``path``.
-
-    An RGB JPEG is returned unchanged, without the quality loss of re-encoding. Anything else
-    (greyscale or CMYK JPEGs, a PNG named ``.JPEG``, as found in ImageNet) is converted to RGB
-    and encoded as JPEG, so that every record decodes to three channels. The format is read from
-    the content, not the extension. An RGB JPEG is not fully decoded here, to keep conversion
-    I/O-bound, so damage past its header surfaces only when it is decoded.
-    """
-    data = Path(path).read_bytes()
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.format == "JPEG" and image.mode == "RGB":
-                return data
-            out = io.BytesIO()
-            image.convert("RGB").save(out, format="JPEG", quality=_JPEG_QUALITY)
-    except (OSError, SyntaxError) as error:  # what PIL raises for unreadable data
-        raise ValueError(f"cannot read image {path}: {error}") from error
-    return out.getvalue()
+    paths, labels, skipped = [], [], []
+    for name in found:
+        folder = root / name
+        files = sorted(p for p in folder.iterdir() if p.is_file())
+        images = [p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS]
+        if not images:
+            raise ValueError(f"class folder {folder} holds no images (of {len(files)} files)")
+        skipped.extend(p for p in files if p.suffix.lower() not in IMAGE_EXTENSIONS)
+        paths.extend(images)
+        labels.extend([index[name]] * len(images))
+    return ImageFolder(paths, labels, list(classes), skipped)
 
 
 def write_digits(dest: Path, seed: int = 0) -> Path:

@@ -1,8 +1,8 @@
 """`vgg16 verify`: checks of a raw dataset layout before conversion, with a JSON report.
 
 Converting ImageNet to MindRecord takes hours, so a truncated CIFAR batch, a label beyond the
-class count, ``train/`` and ``val/`` disagreeing on their classes or an unreadable image should
-fail here, early, naming the file. The report holds no timestamps or absolute paths, so an
+class count, a val/ class that train/ lacks or an image that does not decode should fail
+here, early, naming every bad file. The report holds no timestamps or absolute paths, so an
 unchanged dataset gives a byte-identical report.
 """
 
@@ -12,23 +12,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from vgg16 import images
 from vgg16.atomic import write_text
-from vgg16.readers import (
-    CIFAR_RECORD_BYTES,
-    IMAGE_FOLDER_SPLITS,
-    class_folders,
-    find_cifar_files,
-    list_image_folder,
-)
+from vgg16.config import CIFAR_FAMILY
+from vgg16.readers import CIFAR_RECORD_BYTES, class_folders, find_cifar_files, list_image_folder
+from vgg16.splits import check_raw_split, raw_splits
 
 #: The official split sizes, for callers to pass as ``expect``; subsets and digits differ.
 EXPECTED = {"cifar10": {"train": 50000, "test": 10000}}
-
-_CIFAR_LAYOUT = ("cifar10", "digits")
-_IMAGE_FOLDERS = ("imagenet2012",)
-_IMAGE_SPLITS = tuple(IMAGE_FOLDER_SPLITS.values())
 
 
 def main(args: argparse.Namespace) -> None:
@@ -38,42 +30,51 @@ def main(args: argparse.Namespace) -> None:
         if not sep or not count.isdigit():
             raise ValueError(f"--expect {pair!r}: expected SPLIT=COUNT, e.g. train=50000")
         expect[split] = int(count)
+    args.output.unlink(missing_ok=True)  # a report of an earlier, different dataset
     report = verify(
         args.dataset, args.data_path, num_classes=args.num_classes, expect=expect or None
     )
     write_report(report, args.output)
     counts = {split: info["count"] for split, info in report["splits"].items()}
-    print(f"verified {args.data_path}: {counts}")
+    for entry in report["skipped"]:
+        print(f"skipped {entry['path']}: {entry['reason']}", file=sys.stderr)
+    print(f"verified {args.data_path}: {counts}, {len(report['skipped'])} file(s) skipped")
 
 
 def verify(
-    dataset: str,
-    raw: Path,
-    *,
-    num_classes: int,
-    expect: dict[str, int] | None = None,
-    progress_every: int = 10_000,
+    dataset: str, raw: Path, *, num_classes: int, expect: dict[str, int] | None = None
 ) -> dict:
     """Check the raw layout of ``dataset`` in ``raw`` and return counts per split and class.
 
+    Splits are named as everywhere else (`splits.RAW_SPLITS`: ImageNet's val/ is `test`).
     CIFAR-layout sets (cifar10, digits): every batch's size is a whole number of records and
-    every label is below ``num_classes``. ImageNet: ``train/`` and ``val/`` hold the same
-    ``num_classes`` class folders and every image's header can be read (pixels are not decoded,
-    so this is I/O-bound). ``expect`` maps split names to the exact counts required; None
-    skips that check. Any failure raises ValueError naming the file or split.
+    every label is below ``num_classes``. ImageNet: train/ holds ``num_classes`` class
+    folders, val/ no class that train/ lacks, and every image decodes in full (over all
+    cores). ``expect`` maps split names to the exact counts required; None skips that check.
+    Any failure raises ValueError naming the file or split; bad images are all listed.
     """
     raw = Path(raw)
-    if dataset in _CIFAR_LAYOUT:
+    layout = raw_splits(dataset)
+    for split in expect or {}:
+        check_raw_split(dataset, split, "expect")
+    if dataset in CIFAR_FAMILY:
         splits, files = _verify_cifar(raw, num_classes)
-    elif dataset in _IMAGE_FOLDERS:
-        splits, files = _verify_image_folders(raw, num_classes, progress_every)
+        paths, skipped = [], []
     else:
-        raise ValueError(
-            f"unknown dataset {dataset!r}: expected one of {[*_CIFAR_LAYOUT, *_IMAGE_FOLDERS]}"
-        )
+        splits, paths, skipped = _list_image_folders(raw, layout, num_classes)
+        files = len(paths)
     if expect is not None:
-        _check_counts(raw, splits, expect)
-    return {"dataset": dataset, "num_classes": num_classes, "splits": splits, "files": files}
+        _check_counts(raw, splits, expect)  # before hours of decoding
+    for _ in images.decode_all(images.check, paths, "verify"):
+        pass
+    return {
+        "dataset": dataset,
+        "num_classes": num_classes,
+        "raw_splits": layout,
+        "splits": splits,
+        "files": files,
+        "skipped": skipped,
+    }
 
 
 def _split_entry(per_class: np.ndarray) -> dict:
@@ -111,48 +112,33 @@ def _cifar_labels(path: Path, num_classes: int) -> np.ndarray:
     return labels
 
 
-def _verify_image_folders(raw: Path, num_classes: int, progress_every: int) -> tuple[dict, int]:
-    """Per-split counts of ``raw/train`` and ``raw/val`` class folders, every header read.
+def _list_image_folders(
+    raw: Path, layout: dict[str, str], num_classes: int
+) -> tuple[dict, list[Path], list[dict]]:
+    """Per-split counts of the class folders, the images to decode and the files skipped.
 
-    The class folders are compared before any image is listed or opened, so a layout mistake
-    (such as an unsorted, flat ``val/``) fails in seconds rather than after a full scan.
+    Nothing is opened yet, so a layout mistake (such as an unsorted, flat val/) fails in
+    seconds rather than after a full decode.
     """
-    classes = {split: class_folders(raw / split) for split in _IMAGE_SPLITS}
-    train, val = (set(classes[split]) for split in _IMAGE_SPLITS)
-    if train != val:
+    folders = {split: raw / sub for split, sub in layout.items()}
+    classes = class_folders(folders["train"])
+    if len(classes) != num_classes:
         raise ValueError(
-            f"{raw / 'train'} and {raw / 'val'} hold different class folders: "
-            f"{len(train - val)} only in train (e.g. {sorted(train - val)[:3]}), "
-            f"{len(val - train)} only in val (e.g. {sorted(val - train)[:3]})"
+            f"{folders['train']} holds {len(classes)} class folders, "
+            f"expected num_classes={num_classes}"
         )
-    if len(train) != num_classes:
-        raise ValueError(
-            f"{raw / 'train'} holds {len(train)} class folders, expected num_classes={num_classes}"
-        )
-    listed = {split: list_image_folder(raw / split) for split in _IMAGE_SPLITS}
-    paths = [path for split in _IMAGE_SPLITS for path in listed[split][0]]
-    _check_headers(paths, progress_every)
+    listed = {split: list_image_folder(folder, classes) for split, folder in folders.items()}
     splits = {
-        split: _split_entry(np.bincount(labels, minlength=num_classes))
-        for split, (_, labels, _) in listed.items()
+        split: _split_entry(np.bincount(found.labels, minlength=num_classes))
+        for split, found in listed.items()
     }
-    return splits, len(paths)
-
-
-def _check_headers(paths: list[Path], progress_every: int) -> None:
-    """Open every image, printing progress to stderr.
-
-    ``Image.open`` parses the header (format, mode and a non-zero size) and stops before the
-    pixel data, so a million images take minutes, not the hours a full decode would.
-    """
-    for done, path in enumerate(paths, start=1):
-        try:
-            with Image.open(path):
-                pass
-        except (OSError, SyntaxError) as error:  # what PIL raises for unreadable data
-            raise ValueError(f"cannot read image {path}: {error}") from error
-        if done % progress_every == 0:
-            print(f"verified {done}/{len(paths)} images", file=sys.stderr)
+    paths = [path for found in listed.values() for path in found.paths]
+    skipped = [
+        {"path": path.relative_to(raw).as_posix(), "reason": "not an image file (extension)"}
+        for found in listed.values()
+        for path in found.skipped
+    ]
+    return splits, paths, skipped
 
 
 def _check_counts(raw: Path, splits: dict, expect: dict[str, int]) -> None:

@@ -1,0 +1,160 @@
+"""Tests for vgg16.images: full decoding, what a record stores, exact pixels, parallel checks."""
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vgg16 import images
+from vgg16.images import BadImages, check, decode_all, network_input, record_bytes
+
+
+def _save(path: Path, image: Image.Image, fmt: str, **options) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format=fmt, **options)
+    return path
+
+
+def _noise(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+def test_rgb_jpeg_is_stored_unchanged(tmp_path: Path) -> None:
+    path = _save(tmp_path / "rgb.JPEG", Image.fromarray(_noise((30, 40, 3))), "JPEG")
+    assert record_bytes(path) == path.read_bytes()
+
+
+def test_other_images_are_stored_as_jpegs_at_quality_95(tmp_path: Path) -> None:
+    pixels = _noise((30, 40, 3))
+    path = _save(tmp_path / "noise.JPEG", Image.fromarray(pixels), "PNG")
+    reference = io.BytesIO()
+    Image.fromarray(pixels).save(reference, format="JPEG", quality=95)
+
+    assert record_bytes(path) == reference.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("mode", "fmt", "colour", "rgb"),
+    [
+        ("L", "JPEG", 128, (128, 128, 128)),
+        ("CMYK", "JPEG", (0, 180, 220, 50), None),
+        ("RGBA", "PNG", (10, 200, 30, 255), (10, 200, 30)),
+        ("P", "PNG", 0, None),
+        ("RGB", "BMP", (10, 20, 30), (10, 20, 30)),
+        ("RGB", "TIFF", (90, 20, 30), (90, 20, 30)),
+    ],
+)
+def test_other_images_become_rgb_jpegs(
+    tmp_path: Path, mode: str, fmt: str, colour: object, rgb: tuple | None
+) -> None:
+    source = Image.new(mode, (40, 30), colour)
+    path = _save(tmp_path / f"{mode}.JPEG", source, fmt)  # a PNG named .JPEG, as in ImageNet
+
+    out = Image.open(io.BytesIO(record_bytes(path)))
+
+    assert (out.format, out.mode, out.size) == ("JPEG", "RGB", (40, 30))
+    expected = rgb or source.convert("RGB").getpixel((20, 15))
+    np.testing.assert_allclose(out.getpixel((20, 15)), expected, atol=3)
+
+
+def test_sixteen_bit_greyscale_is_scaled_not_clipped(tmp_path: Path) -> None:
+    """Pillow's own RGB conversion turns every 16-bit value above 255 into white."""
+    wide = np.array([[0, 257, 32896, 65535, 1000]], np.uint16)
+    path = _save(tmp_path / "deep.png", Image.fromarray(wide), "PNG")
+    assert Image.open(path).mode.startswith("I")
+
+    pixels = network_input(path)
+
+    np.testing.assert_array_equal(pixels[..., 0], [[0, 1, 128, 255, 4]])
+    np.testing.assert_array_equal(pixels[..., 0], pixels[..., 2])
+
+
+def test_floating_point_images_are_refused_with_the_reason(tmp_path: Path) -> None:
+    path = _save(tmp_path / "float.tif", Image.fromarray(np.ones((4, 4), np.float32)), "TIFF")
+    with pytest.raises(BadImages, match=r"float\.tif: floating-point pixels have no fixed range"):
+        check(path)
+
+
+def test_lossless_images_give_their_own_pixels_jpegs_their_record(tmp_path: Path) -> None:
+    pixels = _noise((30, 40, 3))
+    png = _save(tmp_path / "a.png", Image.fromarray(pixels), "PNG")
+    jpeg = _save(tmp_path / "a.jpg", Image.fromarray(pixels), "JPEG", quality=80)
+    grey_jpeg = _save(tmp_path / "g.jpg", Image.fromarray(pixels[..., 0]), "JPEG")
+
+    np.testing.assert_array_equal(network_input(png), pixels)
+    assert network_input(jpeg) == jpeg.read_bytes()
+    assert network_input(grey_jpeg) == record_bytes(grey_jpeg) != grey_jpeg.read_bytes()
+
+
+def _bad_files(folder: Path) -> dict[Path, str]:
+    """One file of each kind of damage, with the reason `check` must give."""
+    folder.mkdir(parents=True, exist_ok=True)
+    good = _save(folder / "good.jpg", Image.fromarray(_noise((60, 80, 3))), "JPEG")
+    data = good.read_bytes()
+    truncated, cut_end, empty, text = (folder / n for n in ("t.jpg", "e.jpg", "z.png", "h.jpg"))
+    truncated.write_bytes(data[: len(data) // 2])
+    cut_end.write_bytes(data[:-2])  # only the end marker is missing: MindSpore decodes it
+    empty.write_bytes(b"")
+    text.write_bytes(b"<html>404 Not Found</html>")
+    return {
+        truncated: "cannot be decoded (image file is truncated",
+        cut_end: "cannot be decoded (image file is truncated",
+        empty: "empty file (0 bytes)",
+        text: "not an image Pillow can read",
+    }
+
+
+def test_every_kind_of_damage_is_named_with_its_reason(tmp_path: Path) -> None:
+    for path, reason in _bad_files(tmp_path).items():
+        with pytest.raises(BadImages) as excinfo:
+            check(path)
+        assert excinfo.value.bad[0][0] == path
+        assert excinfo.value.bad[0][1].startswith(reason)
+        with pytest.raises(BadImages):
+            record_bytes(path)
+
+
+def test_decode_all_yields_good_results_in_order_then_lists_every_bad_file(
+    tmp_path: Path, capsys
+) -> None:
+    bad = _bad_files(tmp_path / "bad")
+    good = [
+        _save(tmp_path / f"{i}.png", Image.fromarray(_noise((8, 8, 3), i)), "PNG")
+        for i in range(40)
+    ]
+    paths = good[:20] + list(bad) + good[20:]
+
+    results = []
+    with pytest.raises(BadImages) as excinfo:
+        for position, data in decode_all(images.record_bytes, paths, "test"):
+            results.append((position, data))
+
+    assert [p for p, _ in results] == [*range(20), *range(24, 44)]  # good ones, in order
+    assert [data for _, data in results] == [record_bytes(p) for p in good]
+    assert [path for path, _ in excinfo.value.bad] == sorted(bad)  # e, h, t, z
+    message = str(excinfo.value)
+    assert message.startswith("4 image file(s) cannot be decoded:")
+    assert all(f"\n  {path}: {reason}" in message for path, reason in bad.items())
+    assert capsys.readouterr().err.startswith("test: decoded 44/44 images, ")
+
+
+def test_decode_all_reports_progress(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(images, "_PROGRESS_EVERY", 16)
+    paths = [_save(tmp_path / f"{i}.png", Image.new("L", (4, 4), i), "PNG") for i in range(40)]
+
+    assert [p for p, _ in decode_all(check, paths, "verify")] == list(range(40))
+
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" images")[0] for line in lines] == [
+        "verify: decoded 16/40",
+        "verify: decoded 32/40",
+        "verify: decoded 40/40",
+    ]
+    assert lines[-1].endswith("img/s, 0 bad")
+
+
+def test_extensions_are_the_formats_pillow_decodes_by_itself() -> None:
+    assert {".jpeg", ".jpg", ".png", ".bmp", ".tif", ".webp", ".gif"} <= images.IMAGE_EXTENSIONS
+    assert not {".txt", ".xml", ".eps", ".mpg", ""} & images.IMAGE_EXTENSIONS

@@ -1,0 +1,170 @@
+"""Image files decoded in full, one way for every stage, and in parallel for whole datasets.
+
+Opening an image reads only its header, so a truncated JPEG used to pass `verify` and
+`prepare` and fail hours into training, inside MindSpore's decoder, naming a MindRecord file
+(on a 600-byte truncated JPEG that decoder even dies with SIGFPE). Every file is therefore
+decoded to its last pixel by Pillow, which refuses truncated data that MindSpore's decoder
+accepts too (a JPEG missing only its end marker), so a file that passes here decodes in
+training. `verify` and `prepare` both call `decode_all`, so they refuse the same files with
+the same message.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+T = TypeVar("T")
+
+#: Formats Pillow opens only with a plug-in or program this package does not install.
+_NEEDS_HANDLER = frozenset({"BUFR", "EPS", "GRIB", "HDF5", "MPEG", "WMF"})
+Image.init()
+#: Every extension of a format Pillow decodes by itself; other files in a class folder are
+#: skipped, and listed as such.
+IMAGE_EXTENSIONS = frozenset(
+    ext
+    for ext, fmt in Image.registered_extensions().items()
+    if fmt in Image.OPEN and fmt not in _NEEDS_HANDLER
+)
+#: Re-encoding quality for the images that are not already RGB JPEGs.
+JPEG_QUALITY = 95
+
+_SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+_CHUNK = 16  # images per task sent to a worker: amortises the pipe, keeps progress smooth
+_PROGRESS_EVERY = 10_000
+
+
+class BadImages(ValueError):
+    """Images that cannot be decoded, every one of them with its reason, sorted by path (so
+    that `verify` and `prepare` give the same message)."""
+
+    def __init__(self, bad: list[tuple[Path, str]]) -> None:
+        self.bad = sorted(bad)
+        lines = "".join(f"\n  {path}: {reason}" for path, reason in bad)
+        super().__init__(f"{len(bad)} image file(s) cannot be decoded:{lines}")
+
+
+def _rgb(image: Image.Image) -> Image.Image:
+    """The image as 8-bit RGB. Pillow's own conversion clips 16-bit greyscale to white, so
+    16-bit data are scaled to 0..255 here (v / 257, rounded: 65535 becomes 255)."""
+    if image.mode in _SIXTEEN_BIT:
+        pixels = np.asarray(image, dtype=np.int64)
+        if pixels.min(initial=0) < 0 or pixels.max(initial=0) > 0xFFFF:
+            raise ValueError(f"{image.mode} pixels outside 0..65535 (not 16-bit image data)")
+        image = Image.fromarray(np.rint(pixels / 257).astype(np.uint8), mode="L")
+    elif image.mode == "F":
+        raise ValueError("floating-point pixels have no fixed range to map to 0..255")
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _decoded(data: bytes) -> tuple[Image.Image, str, str]:
+    """Decode every pixel of `data`; return the RGB image, the file's format and mode."""
+    if not data:
+        raise ValueError("empty file (0 bytes)")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            return _rgb(image), image.format, image.mode
+    except UnidentifiedImageError:
+        raise ValueError("not an image Pillow can read") from None
+    except (OSError, SyntaxError, Image.DecompressionBombError) as error:
+        raise ValueError(f"cannot be decoded ({error})") from None
+
+
+def _named(path: Path, decode: Callable[[bytes], T]) -> T:
+    try:
+        return decode(Path(path).read_bytes())
+    except ValueError as error:
+        raise BadImages([(Path(path), str(error))]) from None
+
+
+def _as_record(data: bytes, image: Image.Image, fmt: str, mode: str) -> bytes:
+    if (fmt, mode) == ("JPEG", "RGB"):
+        return data  # stored as it is, without the loss of re-encoding
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=JPEG_QUALITY)
+    return out.getvalue()
+
+
+def _record(data: bytes) -> bytes:
+    return _as_record(data, *_decoded(data))
+
+
+def record_bytes(path: Path) -> bytes:
+    """What a record stores for the image in `path`: an RGB JPEG, so that every record
+    decodes to three channels in MindSpore. An RGB JPEG is stored unchanged; anything else
+    (greyscale, CMYK, 16-bit, a PNG named .JPEG, as found in ImageNet) is converted and
+    encoded at quality JPEG_QUALITY. Raises BadImages naming the file if it does not decode."""
+    return _named(path, _record)
+
+
+def _network_input(data: bytes) -> bytes | np.ndarray:
+    image, fmt, mode = _decoded(data)
+    return _as_record(data, image, fmt, mode) if fmt == "JPEG" else np.asarray(image)
+
+
+def network_input(path: Path) -> bytes | np.ndarray:
+    """What evaluation would feed the network for `path`, before its transforms: a JPEG's
+    record bytes (`record_bytes`), for MindSpore's decoder as in evaluation; any other
+    format's own pixels, (H, W, 3) uint8 RGB, never re-encoded (a lossy JPEG round trip
+    moved digits probabilities by up to 0.135)."""
+    return _named(path, _network_input)
+
+
+def check(path: Path) -> None:
+    """Raise BadImages unless every pixel of `path` decodes."""
+    _named(path, _decoded)
+
+
+def _attempt(work: Callable[[Path], T], path: Path) -> tuple[T | None, str | None]:
+    try:
+        return work(path), None
+    except BadImages as error:
+        return None, error.bad[0][1]
+
+
+def workers() -> int:
+    """The cores this process may use (a SLURM allocation's, not the node's)."""
+    return len(os.sched_getaffinity(0))
+
+
+def decode_all(
+    work: Callable[[Path], T], paths: Sequence[Path], what: str
+) -> Iterator[tuple[int, T]]:
+    """`work(path)` for every path, in order, over all cores; (position in `paths`, result)
+    of each good file is yielded, and BadImages lists every bad one once all are done.
+    Progress goes to stderr, as `what: done/total images, rate`, because ImageNet's 1.33
+    million take a while.
+
+    Worker processes are spawned rather than forked: the caller may have MindSpore's
+    threads running. `work` must be a module-level function (it is pickled)."""
+    if not paths:
+        return
+    bad = []
+    start = time.monotonic()
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(min(workers(), max(1, len(paths) // _CHUNK))) as pool:
+        results = pool.imap(partial(_attempt, work), paths, chunksize=_CHUNK)
+        for done, (path, (value, reason)) in enumerate(zip(paths, results, strict=True), 1):
+            if reason is None:
+                yield done - 1, value
+            else:
+                bad.append((Path(path), reason))
+            if done % _PROGRESS_EVERY == 0 or done == len(paths):
+                rate = done / max(time.monotonic() - start, 1e-9)
+                print(
+                    f"{what}: decoded {done}/{len(paths)} images, {rate:.0f} img/s, {len(bad)} bad",
+                    file=sys.stderr,
+                )
+    if bad:
+        raise BadImages(bad)
