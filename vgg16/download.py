@@ -3,9 +3,9 @@ local sources.
 
 Every output appears complete or not at all: downloads go to a ``.part`` file that is renamed
 only once its checksum matches, and extraction builds a staged folder that is swapped in on
-success (``readers.staged_dir``). Archives come from the network, so a member that would land
+success (``atomic.staged_dir``). Archives come from the network, so a member that would land
 outside the output folder (absolute path, ``..``), a link or a device is refused before anything
-is written. A local folder is linked, not copied, because ImageNet's is 146 GB.
+is written (``members``). A local folder is linked, not copied, because ImageNet's is 146 GB.
 """
 
 import argparse
@@ -20,9 +20,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from vgg16.atomic import staged_dir
+from vgg16.members import check_member, check_tar_member
 from vgg16.readers import write_digits
 
 CHUNK_BYTES = 1 << 20
@@ -201,30 +202,18 @@ def safe_extract(archive: Path, dest: Path) -> Path:
         with tarfile.open(archive, mode="r:*") as tar:
             members = tar.getmembers()
             for member in members:
-                _check_member(archive, member.name, link=member.issym() or member.islnk())
-                if member.isdev():
-                    raise ValueError(f"{archive}: member {member.name!r} is a device or fifo")
+                check_tar_member(archive, member)
             with staged_dir(dest) as tmp:
                 tar.extractall(tmp, members=members, filter="data")
     elif zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zip_file:
             for info in zip_file.infolist():
-                _check_member(archive, info.filename, link=stat.S_ISLNK(info.external_attr >> 16))
+                check_member(archive, info.filename, link=stat.S_ISLNK(info.external_attr >> 16))
             with staged_dir(dest) as tmp:
                 zip_file.extractall(tmp)
     else:
         raise ValueError(f"{archive} is not a tar (plain, gz, bz2, xz) or zip archive")
     return dest
-
-
-def _check_member(archive: Path, name: str, *, link: bool) -> None:
-    """Refuse a member that could write outside the output folder."""
-    if name.startswith(("/", "\\")):
-        raise ValueError(f"{archive}: member {name!r} has an absolute path")
-    if ".." in PurePosixPath(name).parts:
-        raise ValueError(f"{archive}: member {name!r} has a '..' component")
-    if link:
-        raise ValueError(f"{archive}: member {name!r} is a symbolic or hard link")
 
 
 def materialise(
