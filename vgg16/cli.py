@@ -75,12 +75,20 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(stage=name)
         return p
 
-    p = stage("download", "materialise a raw dataset (URL, local path or digits)")
+    p = stage("download", "materialise a raw dataset (URL, local path, ImageNet archives, digits)")
     p.add_argument("--dataset", choices=DATASETS, required=True, help="raw layout")
     p.add_argument("--url", help="archive to fetch (http, https, file)")
     p.add_argument("--md5", help="expected md5 of the archive")
     p.add_argument("--sha256", help="expected sha256 of the archive")
     p.add_argument("--data_path", type=Path, help="local folder or archive instead of a URL")
+    p.add_argument(
+        "--archive",
+        action="append",
+        default=[],
+        metavar="KEY=PATH",
+        help="imagenet2012 only: the official train, val and devkit files, all three, "
+        "instead of a URL or data_path; repeatable",
+    )
     p.add_argument("--downloads", type=Path, help="where fetched archives are kept")
     p.add_argument("--output", type=Path, required=True, help="raw layout folder to create")
 

@@ -1,11 +1,11 @@
 """`vgg16 download`: a dataset's raw layout onto disk: checked downloads, safe extraction,
-local sources.
+local sources, and ImageNet's official archives.
 
 Every output appears complete or not at all: downloads go to a ``.part`` file that is renamed
 only once its checksum matches, and extraction builds a staged folder that is swapped in on
-success (``readers.staged_dir``). Archives come from the network, so a member that would land
+success (``atomic.staged_dir``). Archives come from the network, so a member that would land
 outside the output folder (absolute path, ``..``), a link or a device is refused before anything
-is written. A local folder is linked, not copied, because ImageNet's is 146 GB.
+is written (``members``). A local folder is linked, not copied, because ImageNet's is 146 GB.
 """
 
 import argparse
@@ -20,9 +20,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from vgg16.atomic import staged_dir
+from vgg16.imagenet_archives import ARCHIVES, extract_imagenet
+from vgg16.members import check_member, check_tar_member
 from vgg16.readers import write_digits
 
 CHUNK_BYTES = 1 << 20
@@ -40,9 +42,25 @@ def main(args: argparse.Namespace) -> None:
         md5=args.md5,
         sha256=args.sha256,
         data_path=args.data_path,
+        archives=_parse_archives(args.archive),
         downloads=args.downloads,
     )
     print(f"raw {args.dataset} data in {path}")
+
+
+def _parse_archives(pairs: list[str]) -> dict[str, Path] | None:
+    """The ``--archive KEY=PATH`` flags as a dict, or None when there are none."""
+    if not pairs:
+        return None
+    archives = {}
+    for pair in pairs:
+        key, sep, path = pair.partition("=")
+        if not sep or not path or key in archives:
+            raise ValueError(
+                f"--archive {pair!r}: expected KEY=PATH, once for each of {', '.join(ARCHIVES)}"
+            )
+        archives[key] = Path(path)
+    return archives
 
 
 def fetch(
@@ -201,30 +219,18 @@ def safe_extract(archive: Path, dest: Path) -> Path:
         with tarfile.open(archive, mode="r:*") as tar:
             members = tar.getmembers()
             for member in members:
-                _check_member(archive, member.name, link=member.issym() or member.islnk())
-                if member.isdev():
-                    raise ValueError(f"{archive}: member {member.name!r} is a device or fifo")
+                check_tar_member(archive, member)
             with staged_dir(dest) as tmp:
                 tar.extractall(tmp, members=members, filter="data")
     elif zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zip_file:
             for info in zip_file.infolist():
-                _check_member(archive, info.filename, link=stat.S_ISLNK(info.external_attr >> 16))
+                check_member(archive, info.filename, link=stat.S_ISLNK(info.external_attr >> 16))
             with staged_dir(dest) as tmp:
                 zip_file.extractall(tmp)
     else:
         raise ValueError(f"{archive} is not a tar (plain, gz, bz2, xz) or zip archive")
     return dest
-
-
-def _check_member(archive: Path, name: str, *, link: bool) -> None:
-    """Refuse a member that could write outside the output folder."""
-    if name.startswith(("/", "\\")):
-        raise ValueError(f"{archive}: member {name!r} has an absolute path")
-    if ".." in PurePosixPath(name).parts:
-        raise ValueError(f"{archive}: member {name!r} has a '..' component")
-    if link:
-        raise ValueError(f"{archive}: member {name!r} is a symbolic or hard link")
 
 
 def materialise(
@@ -235,6 +241,7 @@ def materialise(
     md5: str | None = None,
     sha256: str | None = None,
     data_path: Path | None = None,
+    archives: dict[str, Path] | None = None,
     downloads: Path | None = None,
 ) -> Path:
     """Put the raw layout of ``dataset`` in folder ``dest`` from exactly one source.
@@ -242,11 +249,17 @@ def materialise(
     The sources: ``url`` (downloaded into ``downloads``, default ``dest.parent/downloads``, which
     is kept so a rerun does not download again, then extracted), ``data_path`` (an archive,
     extracted, or a folder, linked entry by entry so nothing is copied and removing ``dest``
-    removes only links) or, for ``digits`` alone, none (scikit-learn's bundled set). The digests
-    apply to the downloaded or local archive; given with any other source they raise ValueError
-    rather than being silently ignored.
+    removes only links), for ``imagenet2012`` alone ``archives`` (the official ``train``,
+    ``val`` and ``devkit`` files, local because ImageNet needs an account, streamed into class
+    folders) or, for ``digits`` alone, none (scikit-learn's bundled set). The digests apply to
+    the downloaded or local archive; given with any other source they raise ValueError rather
+    than being silently ignored.
     """
     dest = Path(dest)
+    if archives is not None:
+        others = {"url": url, "data_path": data_path, "md5": md5, "sha256": sha256}
+        paths = _archive_paths(dataset, archives, [k for k, v in others.items() if v is not None])
+        return extract_imagenet(paths["train"], paths["val"], paths["devkit"], dest)
     if url is not None and data_path is not None:
         raise ValueError(f"{dataset}: give one source, url or data_path, not both")
     if url is not None:
@@ -256,7 +269,10 @@ def materialise(
         folder = Path(downloads) if downloads is not None else dest.parent / "downloads"
         return safe_extract(fetch(url, folder / name, md5=md5, sha256=sha256), dest)
     if data_path is None and dataset != "digits":
-        raise ValueError(f"{dataset} needs a source: url or data_path (only digits is built in)")
+        raise ValueError(
+            f"{dataset} needs a source: url or data_path (or archives for imagenet2012; "
+            "only digits is built in)"
+        )
     data_path = Path(data_path) if data_path is not None else None
     expected = _expected_digests(md5, sha256)
     if data_path is not None and data_path.is_file():
@@ -275,6 +291,25 @@ def materialise(
         else:
             _link_entries(data_path, tmp)
     return dest
+
+
+def _archive_paths(dataset: str, archives: dict[str, Path], others: list[str]) -> dict[str, Path]:
+    """``archives``, checked to be ImageNet's three files and the only source given."""
+    if dataset != "imagenet2012":
+        raise ValueError(
+            f"{dataset}: archives (--archive) are ImageNet2012's files; use url or data_path"
+        )
+    if others:
+        raise ValueError(
+            f"{dataset}: archives (--archive) are a source of their own, "
+            f"not to be given with {', '.join(others)}"
+        )
+    if sorted(archives) != sorted(ARCHIVES):
+        raise ValueError(
+            f"{dataset}: archives (--archive KEY=PATH) need the keys {list(ARCHIVES)}, "
+            f"got {sorted(archives)}"
+        )
+    return {key: Path(path) for key, path in archives.items()}
 
 
 def _link_entries(source: Path, folder: Path) -> None:

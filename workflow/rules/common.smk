@@ -61,12 +61,17 @@ def dataset_of(wildcards):
 
 def source_flags(wildcards):
     """Where `download` takes the raw data from: a URL with its checksum, a local path,
-    or nothing (digits is generated from scikit-learn's bundled copy)."""
+    ImageNet's three archives, or nothing (digits is generated from scikit-learn's bundled
+    copy)."""
     spec = dataset_of(wildcards)
     flags = [
         f"--{key} {shlex.quote(str(spec[key]))}"
         for key in ("url", "md5", "sha256", "data_path")
         if key in spec
+    ]
+    flags += [
+        f"--archive {shlex.quote(f'{key}={path}')}"
+        for key, path in spec.get("archives", {}).items()
     ]
     return " ".join(flags)
 
