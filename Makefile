@@ -45,6 +45,7 @@ mutate: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/prepare_cifar.py
+	$(BIN)/python bench/verify_decode.py
 	$(BIN)/python bench/distributed.py
 
 clean:

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import write_source
-from imagenet_miniature import expected_tree, write_archives
 
 from vgg16 import checkpoint
 
@@ -347,19 +346,6 @@ def test_archive_escaping_the_target_is_refused(tmp_path):
     assert "../escaped.txt" in log
     assert not (workdir / "results" / "data" / "x" / "raw").exists()
     assert not list(tmp_path.rglob("escaped.txt"))
-
-
-def test_download_streams_imagenet_archives_into_class_folders(tmp_path):
-    """The config's `archives` become `--archive` flags, quoted: the folder has a space."""
-    workdir = copy_repo(tmp_path)
-    archives = write_archives(tmp_path / "image net")
-    spec = {"format": "imagenet2012", "archives": {k: str(p) for k, p in archives.items()}}
-    result = _download_only(workdir, spec, "config/recipes/imagenet2012.yaml")
-    assert result.returncode == 0, result.stdout + result.stderr
-    raw = workdir / "results" / "data" / "x" / "raw"
-    images = {p.relative_to(raw).as_posix(): p.read_bytes() for p in raw.glob("*/*/*")}
-    assert images == expected_tree()
-    assert sorted(os.listdir(raw)) == [".snakemake_timestamp", "train", "val"]
 
 
 def test_lint_has_only_the_justified_exception():
