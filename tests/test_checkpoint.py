@@ -29,7 +29,9 @@ def test_save_is_self_describing_and_lists_only_finished_files(tmp_path: Path, r
     meta = {"epoch": 3, "step": 60, "training_hash": recipe.hash(), "class_names": ["a", "b"]}
     path = tmp_path / checkpoint.checkpoint_name(3)
     checkpoint.save(_train_cell(net, recipe), path, meta)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no temporary left
     # Leftovers of killed saves: ours in .tmp/, MindSpore's own beside the target.
+    (tmp_path / checkpoint.TMP_DIR).mkdir()
     (tmp_path / checkpoint.TMP_DIR / checkpoint.checkpoint_name(9)).write_bytes(b"partial")
     (tmp_path / (checkpoint.checkpoint_name(8) + ".tmp")).write_bytes(b"partial")
     assert checkpoint.list_checkpoints(tmp_path) == [path]

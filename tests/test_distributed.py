@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -17,14 +19,19 @@ import mindspore as ms
 import numpy as np
 import psutil
 import pytest
-from conftest import EXACT, sets
+from conftest import sets
 
+from vgg16 import checkpoint
 from vgg16.config import load_recipe, parse_overrides
 from vgg16.launch import SCRIPT
 from vgg16.model import build_net
+from vgg16.preemption import EXIT_CODE
 
-#: 2 workers x batch 8 then see exactly what 1 worker x 16 sees.
-ONE_EPOCH = [*EXACT, "max_epoch=1"]
+#: 2 workers x batch 8 then see exactly what 1 worker x 16 sees: the same images, crops,
+#: flips and dropout masks (`vgg16.randomness` draws them per image position), in the same
+#: order. Only BatchNorm, whose batch statistics are per worker, is left out.
+ONE_EPOCH = ["batch_norm=false", "random_flip=true", "warmup_epochs=0", "lr_max=0.05",
+             "eval_batch_size=16", "max_epoch=1"]  # fmt: skip
 
 #: Every process that imports site (msrun, its scheduler, the workers) records each file it
 #: moves into place (`os.replace` raises the audit event "os.rename") with its rank.
@@ -157,3 +164,44 @@ def test_killed_worker_fails_the_job_with_its_error(data, tmp_path):
             child.kill()
     assert proc.returncode == 1
     assert "a worker failed" in stderr and "Error code: -9" in stderr, stderr[-3000:]
+
+
+def test_sigterm_stops_every_worker_after_the_same_step_and_resumes(vgg16, data, init_ckpt,
+                                                                     tmp_path):  # fmt: skip
+    """SIGTERM to the launcher reaches both workers; rank 0 saves the position once both
+    have stopped, and the resumed run ends with the weights of one worker with the global
+    batch (16 steps of 2 x 2 images)."""
+    settings = sets(*ONE_EPOCH, "batch_size=2", "log_interval=1")
+    reference = tmp_path / "one"
+    vgg16("train", "--data_path", data, "--output", reference, "--pre_trained", init_ckpt,
+          *sets(*ONE_EPOCH, "batch_size=4"))  # fmt: skip
+    run = tmp_path / "two"
+    cmd = [sys.executable, "-m", "vgg16", "train", "--workers", "2", "--data_path", str(data),
+           "--output", str(run), "--pre_trained", str(init_ckpt), *settings]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "GLOG_v": "3"})  # fmt: skip
+    try:
+        log, deadline = run / "msrun" / "worker_0.log", time.monotonic() + 180
+        while time.monotonic() < deadline and not (
+            log.is_file() and "epoch 1 step 3/16" in log.read_text(errors="replace")
+        ):
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=180)
+    finally:
+        for child in psutil.Process(os.getpid()).children(recursive=True):
+            child.kill()
+    assert proc.returncode == EXIT_CODE, output[-3000:]
+    workers = [(run / "msrun" / f"worker_{r}.log").read_text() for r in (0, 1)]
+    stops = [re.search(r"training stopped by .* at epoch 1 step (\d+)/16", w) for w in workers]
+    assert all(stops), workers
+    assert stops[0][1] == stops[1][1] and int(stops[0][1]) < 16  # the same step, mid-epoch
+    assert "SIGTERM" in workers[0] and "SIGTERM" in workers[1]  # forwarded to both
+    saved = checkpoint.read(checkpoint.recovery_path(run / "ckpt"), meta_only=True)[1]
+    assert saved["step"] == int(stops[0][1])
+
+    resumed = vgg16("train", "--workers", "2", "--data_path", data, "--output", run,
+                    "--pre_trained", init_ckpt, *settings).stdout  # fmt: skip
+    assert f"step {stops[0][1]} of epoch 1" in resumed
+    one, two = final_weights(reference / "ckpt"), final_weights(run / "ckpt")
+    assert max(float(np.abs(one[k] - two[k]).max()) for k in one) < 1e-5

@@ -93,8 +93,13 @@ def test_select_scores_every_checkpoint_on_val(selected):
 
 
 def test_select_publishes_the_best_on_val_not_the_last_nor_the_best_on_test(setup, selected):
-    best = (selected / "best.ckpt").read_bytes()
-    assert best == (setup["ckpt"] / checkpoint.checkpoint_name(2)).read_bytes()
+    """best.ckpt holds the epoch-2 checkpoint's weights and metadata."""
+    best, meta = checkpoint.read(selected / "best.ckpt")
+    source, source_meta = checkpoint.read(setup["ckpt"] / checkpoint.checkpoint_name(2))
+    weights = {k for k in source if not checkpoint.is_optimizer_state(k)}
+    assert set(best) == weights
+    assert all((best[k].asnumpy() == source[k].asnumpy()).all() for k in weights)
+    assert meta == source_meta
 
 
 def test_eval_metrics_equal_a_hand_computation(vgg16, setup, selected):

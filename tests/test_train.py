@@ -1,23 +1,34 @@
-"""Training through the CLI: which checkpoints are kept, and that resuming is exact.
+"""Training through the CLI: which checkpoints are kept, and that every resume is exact.
 
-With the EXACT settings (no BatchNorm, dropout, augmentation or shuffling) training is a pure
-function of the recipe and the data, so a run resumed from its epoch-2 checkpoint must end
-with the uninterrupted run's weights and optimiser state, not merely "resume".
+The recipe keeps every source of randomness on (BatchNorm, dropout, shuffling, crops and
+flips): each draw is a function of the seed and the image's position (`vgg16.randomness`),
+so a run stopped anywhere (epoch checkpoint, SIGTERM mid-epoch, SIGKILL after a recovery
+checkpoint) and resumed ends with the uninterrupted run's weights and optimiser state, and a
+second run with the same seed is identical to the bit.
 """
 
 from __future__ import annotations
 
 import csv
+import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EXACT, sets
+from conftest import sets
 
 from vgg16 import checkpoint
+from vgg16.preemption import EXIT_CODE
 
-RUN = [*EXACT, "batch_size=16", "max_epoch=3"]
+#: 64 images, batch 8: 8 steps per epoch.
+RUN = ["batch_size=8", "max_epoch=3", "random_flip=true", "warmup_epochs=1", "log_interval=1",
+       "ckpt_interval=2"]  # fmt: skip
+STEPS = 8
 
 
 def epoch_of(path: Path) -> int:
@@ -39,53 +50,116 @@ def tensors(path: Path) -> dict[str, np.ndarray]:
 
 
 def history(run: Path) -> list[dict[str, str]]:
+    """history.csv without its timing columns (img/s, seconds), which no rerun repeats."""
     with (run / "history.csv").open() as f:
-        return list(csv.DictReader(f))
+        return [{k: r[k] for k in ("epoch", "step", "loss", "lr")} for r in csv.DictReader(f)]
+
+
+def train_args(data: Path, run: Path, *settings: str) -> list[str]:
+    return ["train", "--data_path", str(data), "--output", str(run), *sets(*RUN, *settings)]
+
+
+def interrupted(data: Path, run: Path, sig: signal.Signals, after: str, *settings: str) -> str:
+    """Start `train`, send `sig` once a progress line starts with `after`; return the output."""
+    cmd = [sys.executable, "-m", "vgg16", *train_args(data, run, *settings)]
+    env = {**os.environ, "GLOG_v": "3"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)  # fmt: skip
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith(after):
+            proc.send_signal(sig)
+            break
+    lines += proc.stdout.readlines()
+    proc.wait()
+    output = "".join(lines)
+    expected = EXIT_CODE if sig != signal.SIGKILL else -signal.SIGKILL
+    assert proc.returncode == expected, output
+    return output
+
+
+def assert_same_run(run: Path, reference: Path) -> None:
+    got, want = tensors(at_epoch(run / "ckpt", 3)), tensors(at_epoch(reference / "ckpt", 3))
+    assert set(got) == set(want)  # weights and optimiser state (moments, global step)
+    worst = max(float(np.abs(got[k] - want[k]).max()) for k in want)
+    assert worst <= 1e-6, worst
+    assert history(run) == history(reference)
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(vgg16, tiny_data, tmp_path_factory) -> Path:
     """Three epochs with a checkpoint every second epoch (and at the end)."""
     run = tmp_path_factory.mktemp("full")
-    vgg16("train", "--data_path", tiny_data, "--output", run,
-          *sets(*RUN, "ckpt_interval=2", "keep_checkpoint_max=10"))  # fmt: skip
+    vgg16(*train_args(tiny_data, run, "keep_checkpoint_max=10"))
     return run
-
-
-@pytest.fixture(scope="module")
-def resumed(vgg16, tiny_data, uninterrupted, tmp_path_factory) -> tuple[Path, str]:
-    """The same run, killed after its epoch-2 checkpoint and started again, keeping one."""
-    run = tmp_path_factory.mktemp("resumed")
-    (run / "ckpt").mkdir()
-    epoch2 = at_epoch(uninterrupted / "ckpt", 2)
-    shutil.copy(epoch2, run / "ckpt" / epoch2.name)
-    log = vgg16("train", "--data_path", tiny_data, "--output", run,
-                *sets(*RUN, "ckpt_interval=2", "keep_checkpoint_max=1")).stdout  # fmt: skip
-    return run, log
 
 
 def test_checkpoints_every_ckpt_interval_epochs_and_at_the_end(uninterrupted):
     assert saved_epochs(uninterrupted / "ckpt") == [2, 3]
     assert [int(row["epoch"]) for row in history(uninterrupted)] == [1, 2, 3]
+    assert not (uninterrupted / "ckpt" / "recovery").exists() or not list(
+        (uninterrupted / "ckpt" / "recovery").glob("*.ckpt")
+    )
 
 
-def test_only_the_newest_keep_checkpoint_max_are_kept(resumed):
-    run, _ = resumed
-    assert saved_epochs(run / "ckpt") == [3]
+def test_the_same_seed_gives_the_same_run_to_the_bit(vgg16, tiny_data, uninterrupted, tmp_path):
+    vgg16(*train_args(tiny_data, tmp_path, "keep_checkpoint_max=10"))
+    for epoch in (2, 3):
+        a, b = (
+            tensors(at_epoch(tmp_path / "ckpt", epoch)),
+            tensors(at_epoch(uninterrupted / "ckpt", epoch)),
+        )
+        assert all(np.array_equal(a[k], b[k]) for k in b), epoch
+    assert history(tmp_path) == history(uninterrupted)
 
 
-def test_resume_continues_the_run_exactly(uninterrupted, resumed):
-    run, log = resumed
+def test_another_seed_gives_another_run(vgg16, tiny_data, uninterrupted, tmp_path):
+    """So that the equalities here say something: the randomness is really there."""
+    vgg16(*train_args(tiny_data, tmp_path, "seed=2", "max_epoch=2"))
+    other, same_seed = (
+        tensors(at_epoch(tmp_path / "ckpt", 2)),
+        tensors(at_epoch(uninterrupted / "ckpt", 2)),
+    )
+    weights = [k for k in other if not checkpoint.is_optimizer_state(k)]
+    assert max(float(np.abs(other[k] - same_seed[k]).max()) for k in weights) > 1e-3
+
+
+def test_resume_from_an_epoch_checkpoint_is_exact(vgg16, tiny_data, uninterrupted, tmp_path):
+    (tmp_path / "ckpt").mkdir()
+    epoch2 = at_epoch(uninterrupted / "ckpt", 2)
+    shutil.copy(epoch2, tmp_path / "ckpt" / epoch2.name)
+    log = vgg16(*train_args(tiny_data, tmp_path, "keep_checkpoint_max=1")).stdout
     assert "epoch 1 step" not in log and "epoch 2 step" not in log  # only epoch 3 trained
-    (final,) = (run / "ckpt").glob("*.ckpt")
-    got, want = tensors(final), tensors(at_epoch(uninterrupted / "ckpt", 3))
-    before = tensors(at_epoch(uninterrupted / "ckpt", 2))
-    assert set(got) == set(want)  # weights and optimiser state (moments, global step)
-    worst = max(float(np.abs(got[k] - want[k]).max()) for k in want)
-    moved = max(float(np.abs(want[k] - before[k]).max()) for k in want if k.endswith("weight"))
-    print(f"max |resumed - uninterrupted| = {worst:.3g}; largest change in epoch 3 {moved:.3g}")
-    assert moved > 1e-3  # epoch 3 did change the weights
-    assert worst <= 1e-6
-    columns = ("epoch", "step", "loss", "lr")
-    rows = [{k: r[k] for k in columns} for r in history(run)]
-    assert rows == [{k: r[k] for k in columns} for r in history(uninterrupted)]
+    assert saved_epochs(tmp_path / "ckpt") == [3]  # keep_checkpoint_max=1
+    moved = tensors(at_epoch(uninterrupted / "ckpt", 2))
+    final = tensors(at_epoch(uninterrupted / "ckpt", 3))
+    assert max(float(np.abs(final[k] - moved[k]).max()) for k in final) > 1e-3
+    assert_same_run(tmp_path, uninterrupted)
+
+
+def test_sigterm_mid_epoch_stops_saves_and_resumes_exactly(vgg16, tiny_data, uninterrupted,
+                                                            tmp_path):  # fmt: skip
+    out = interrupted(tiny_data, tmp_path, signal.SIGTERM, "epoch 2 step 3/")
+    stopped = re.search(r"training stopped by SIGTERM at epoch 2 step (\d)/8", out)
+    assert stopped and 3 <= int(stopped[1]) < STEPS, out
+    recovery = checkpoint.recovery_path(tmp_path / "ckpt")
+    assert checkpoint.read(recovery, meta_only=True)[1]["step"] == STEPS + int(stopped[1])
+    assert saved_epochs(tmp_path / "ckpt") == []  # select never sees the recovery checkpoint
+
+    log = vgg16(*train_args(tiny_data, tmp_path, "keep_checkpoint_max=10")).stdout
+    assert f"step {stopped[1]} of epoch 2" in log
+    assert_same_run(tmp_path, uninterrupted)
+    assert not recovery.exists()  # the epoch checkpoints are further on
+
+
+def test_sigkill_loses_at_most_the_recovery_interval(vgg16, tiny_data, uninterrupted, tmp_path):
+    out = interrupted(tiny_data, tmp_path, signal.SIGKILL, "epoch 2 step 5/", "recovery_steps=3")
+    done = max(int(s) for s in re.findall(r"epoch 2 step (\d)/8", out))
+
+    log = vgg16(*train_args(tiny_data, tmp_path, "recovery_steps=3")).stdout
+    resumed = re.search(r"step (\d) of epoch 2", log)
+    assert resumed, log
+    assert 0 <= done - int(resumed[1]) <= 3  # steps of epoch 2 trained twice
+    assert_same_run(tmp_path, uninterrupted)

@@ -11,11 +11,14 @@ import io
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 from conftest import write_source
@@ -193,6 +196,46 @@ def test_a_second_run_trains_only_itself(workdir):
     assert "run=tiny_b" in result.stdout + result.stderr
     summary = (workdir / "results" / "summary.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in summary[1:]] == ["tiny", "tiny_b"]
+
+
+def test_a_stopped_train_job_is_retried_and_resumes_exactly(workdir, finished):
+    """SIGTERM to `train` mid-epoch (what SLURM sends before a time limit): it saves its
+    position and exits 75, Snakemake retries the job (`--retries`, as the SLURM profile
+    sets), and the retry resumes: the checkpoints equal the session's uninterrupted run's
+    to the bit (same recipe, data and seed)."""
+    shutil.rmtree(workdir / "results" / "runs" / "tiny" / "train")
+    log = workdir / "results" / "logs" / "train" / "tiny.log"
+    log.unlink()  # the finished run's
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--directory", str(workdir),
+           "--snakefile", str(workdir / "Snakefile"), "--retries", "1", "--forcerun", "train",
+           *write_config(workdir, {"tiny": tiny_run()})]  # fmt: skip
+    out = workdir / "snakemake.out"  # a file, not a pipe that nobody reads while we wait
+    proc = subprocess.Popen(cmd, stdout=out.open("w"), stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not (
+            log.is_file() and "epoch 1 step 5/8" in log.read_text(errors="replace")
+        ):
+            time.sleep(0.2)
+        (trainer,) = [
+            p
+            for p in psutil.Process(proc.pid).children(recursive=True)
+            if "train" in p.cmdline() and "vgg16" in " ".join(p.cmdline())
+        ]
+        trainer.send_signal(signal.SIGTERM)
+        proc.wait(timeout=600)
+        output = out.read_text()
+    finally:
+        for child in psutil.Process(os.getpid()).children(recursive=True):
+            child.kill()
+    assert proc.returncode == 0, output[-5000:]
+    assert "Trying to restart job" in output or "retry" in output.lower(), output[-3000:]
+    assert re.search(r"resuming from .*recovery.*\(step \d of epoch 1\)", log.read_text())
+    ckpt = Path("results") / "runs" / "tiny" / "train" / "ckpt"
+    for epoch in (1, 2):
+        name = checkpoint.checkpoint_name(epoch)
+        got, want = (checkpoint.read(root / ckpt / name)[0] for root in (workdir, finished))
+        assert all((got[k].asnumpy() == want[k].asnumpy()).all() for k in want), epoch
 
 
 def test_a_two_worker_run_completes_and_its_checkpoints_load(workdir):

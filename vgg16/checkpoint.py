@@ -10,16 +10,15 @@ names and history, so nothing parses an epoch out of a file name.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import mindspore as ms
 from mindspore import nn
 
-from vgg16.atomic import atomic_write
 from vgg16.config import Recipe
 from vgg16.model import build_net
 
@@ -42,18 +41,32 @@ def checkpoint_name(epoch: int) -> str:
     return f"vgg16-epoch{epoch:04d}.ckpt"
 
 
-def save(cell: nn.Cell, path: Path, meta: dict[str, Any]) -> None:
-    """Save every parameter of `cell` (weights and, for a train cell, optimiser state)."""
+def recovery_path(ckpt_dir: Path) -> Path:
+    """The rolling mid-epoch checkpoint: in a sub-folder, so that `list_checkpoints` (and so
+    `select`) never sees it."""
+    return Path(ckpt_dir) / "recovery" / "vgg16-recovery.ckpt"
+
+
+def save(cell: nn.Cell | list[dict[str, Any]], path: Path, meta: dict[str, Any]) -> None:
+    """Save every parameter of `cell` (weights and, for a train cell, optimiser state), or
+    the given `{"name", "data"}` list."""
     tmp_dir = path.parent / TMP_DIR
     tmp_dir.mkdir(parents=True, exist_ok=True)
     tmp = tmp_dir / path.name
     ms.save_checkpoint(cell, str(tmp), append_dict={META_KEY: json.dumps(meta)})
     os.replace(tmp, path)
+    with contextlib.suppress(OSError):  # left when another save is under way
+        tmp_dir.rmdir()
 
 
-def copy(src: Path, dst: Path) -> None:
-    """Copy a checkpoint atomically (used to publish the selected one as best.ckpt)."""
-    atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
+def publish(src: Path, dst: Path) -> None:
+    """Write the weights and metadata of checkpoint `src` to `dst`, atomically, without the
+    optimiser state a resumable checkpoint needs (momentum doubles a VGG16 checkpoint): what
+    `select` ships as best.ckpt."""
+    params, meta = read(src)
+    save(
+        [{"name": k, "data": v} for k, v in params.items() if not is_optimizer_state(k)], dst, meta
+    )
 
 
 def list_checkpoints(folder: Path) -> list[Path]:

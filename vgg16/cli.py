@@ -15,6 +15,7 @@ from pathlib import Path
 
 from vgg16 import launch
 from vgg16.config import DATASETS, DEVICE_TARGETS
+from vgg16.preemption import EXIT_CODE, Preempted
 
 #: Commands kept under an older or the seed's name.
 ALIASES = {"evaluate": ["eval"]}
@@ -210,4 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, FloatingPointError, launch.WorkerFailed) as err:
         print(f"vgg16 {args.command}: error: {err}", file=sys.stderr)
         return 1
+    except Preempted as stopped:
+        print(f"vgg16 {args.command}: {stopped}", file=sys.stderr)
+        return EXIT_CODE
     return 0

@@ -36,7 +36,9 @@ RESOLVED = "recipe.yaml"
 
 #: Keys that change how results are evaluated or stored, not the trained weights: they are
 #: left out of the recipe hash so that changing them never invalidates a checkpoint.
-NOT_HASHED = frozenset({"eval_batch_size", "keep_checkpoint_max", "ckpt_interval", "log_interval"})
+NOT_HASHED = frozenset(
+    {"eval_batch_size", "keep_checkpoint_max", "ckpt_interval", "log_interval", "recovery_steps"}
+)
 #: Keys that older recipes carry but that belong to `vgg16 prepare` (and the workflow's
 #: dataset entries): accepted with a warning and ignored.
 DEPRECATED = frozenset({"val_fraction", "shards"})
@@ -81,6 +83,7 @@ class Recipe:
     shuffle: bool = True  # shuffle the training set each epoch
     seed: int = 1  # the zoo seeds 1: weights, shuffling and augmentation
     ckpt_interval: int = 1  # epochs between checkpoints
+    recovery_steps: int = 0  # steps between rolling mid-epoch recovery checkpoints; 0 = none
     log_interval: int = 20  # steps between progress lines
     amp_level: str = "auto"  # auto: O2 on GPU/Ascend as the seed, O0 (fp32) on CPU
 
@@ -106,7 +109,15 @@ class Recipe:
         for key in ("lr", "lr_init", "lr_max", "loss_scale"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"recipe key {key!r}={getattr(self, key)}: expected > 0")
-        for key in ("warmup_epochs", "T_max", "padding", "weight_decay", "eta_min", "momentum"):
+        for key in (
+            "warmup_epochs",
+            "T_max",
+            "padding",
+            "weight_decay",
+            "eta_min",
+            "momentum",
+            "recovery_steps",
+        ):
             if getattr(self, key) < 0:
                 raise ValueError(f"recipe key {key!r}={getattr(self, key)}: expected >= 0")
         if self.num_classes < 2:

@@ -26,7 +26,6 @@ def main(args: argparse.Namespace) -> None:
         source,
         recipe,
         args.split,
-        training=False,
         batch_size=recipe.eval_batch_size,
         num_shards=size,
         shard_id=rank,

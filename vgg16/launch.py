@@ -15,13 +15,17 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import FrameType
 
 import psutil
+
+from vgg16.preemption import SIGNALS, STOPPED, Preempted
 
 #: What msrun launches: the package's CLI as a script (msrun wants a file, not `-m`).
 SCRIPT = Path(__file__).resolve().parent / "__main__.py"
@@ -131,6 +135,39 @@ def _end_tree(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def _workers(proc: subprocess.Popen) -> list[psutil.Process]:
+    """msrun's worker processes: not its scheduler, whose end would fail the whole group,
+    nor the workers' own children (data loaders), which inherit their environment."""
+    workers = []
+    for child in psutil.Process(proc.pid).children(recursive=True):
+        try:
+            parent = child.parent()
+            if (
+                child.environ().get(ROLE) == "MS_WORKER"
+                and parent is not None
+                and parent.environ().get(ROLE) != "MS_WORKER"
+            ):
+                workers.append(child)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return workers
+
+
+def _forward_signals(proc: subprocess.Popen) -> None:
+    """Pass SIGTERM and SIGUSR1 on to the workers, so that they stop gracefully together
+    (`preemption`); msrun would otherwise end them on its own terms."""
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        for worker in _workers(proc):
+            try:
+                worker.send_signal(signum)
+            except psutil.NoSuchProcess:
+                continue
+
+    for sig in SIGNALS:
+        signal.signal(sig, forward)
+
+
 def worker_logs(log_dir: Path) -> list[Path]:
     return sorted(Path(log_dir).glob("worker_*.log"))
 
@@ -186,6 +223,7 @@ def launch(worker_args: list[str], *, workers: int, log_dir: Path, nodes: int = 
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+    _forward_signals(proc)
     failed_at, failure = None, ""
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -198,8 +236,12 @@ def launch(worker_args: list[str], *, workers: int, log_dir: Path, nodes: int = 
         _end_tree(proc)
     else:
         proc.wait()
-    for path in worker_logs(log_dir):
-        print(f"===== {path.name} =====\n{path.read_text(errors='replace')}", flush=True)
+    logs = {path: path.read_text(errors="replace") for path in worker_logs(log_dir)}
+    for path, text in logs.items():
+        print(f"===== {path.name} =====\n{text}", flush=True)
+    stopped = [line for text in logs.values() for line in text.splitlines() if STOPPED in line]
+    if stopped:  # every worker stopped after the same step; rank 0 saved the position
+        raise Preempted(stopped[0].split(": ", 1)[-1])
     if failed_at is not None or proc.returncode:
         raise WorkerFailed(
             f"a worker failed after {time.perf_counter() - started:.0f} s: "

@@ -68,6 +68,11 @@ def make_layers(
     return nn.SequentialCell(layers)
 
 
+#: Inputs of the two dropout layers, the widths of `dropout_keep`'s masks.
+DROPOUT_WIDTHS = (4096, 4096)
+DROPOUT_P = 0.5
+
+
 class Vgg(nn.Cell):
     """VGG16 with the zoo's classifier: Dense-ReLU-Dropout-Dense-ReLU-Dropout-Dense.
 
@@ -109,7 +114,7 @@ class Vgg(nn.Cell):
         def dropout() -> nn.Cell:
             # Identity keeps the cell indices (classifier.0/3/6) identical either way;
             # nn.Dropout is itself an identity once the net is set to eval mode.
-            return nn.Dropout(p=0.5) if has_dropout else nn.Identity()
+            return nn.Dropout(p=DROPOUT_P) if has_dropout else nn.Identity()
 
         self.classifier = nn.SequentialCell(
             [
@@ -141,8 +146,19 @@ class Vgg(nn.Cell):
             if cell.bias is not None:
                 cell.bias.set_data(init.initializer("zeros", cell.bias.shape))
 
-    def construct(self, x: ms.Tensor) -> ms.Tensor:
-        return self.classifier(self.flatten(self.layers(x)))
+    def construct(
+        self, x: ms.Tensor, keep1: ms.Tensor | None = None, keep2: ms.Tensor | None = None
+    ) -> ms.Tensor:
+        """`keep1`, `keep2`: the two dropout layers' multipliers (0 or 1/(1-p)) for this
+        batch, drawn by the caller from each image's position (`randomness.dropout_keep`),
+        so that a resumed run drops what the uninterrupted one did. Without them the
+        Dropout cells act: their own random masks in training, the identity in eval mode."""
+        if keep1 is None:
+            return self.classifier(self.flatten(self.layers(x)))
+        head = self.classifier
+        x = head[1](head[0](self.flatten(self.layers(x)))) * keep1
+        x = head[4](head[3](x)) * keep2
+        return head[6](x)
 
 
 def build_net(recipe: Recipe) -> Vgg:

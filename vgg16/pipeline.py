@@ -3,7 +3,9 @@ zoo's transforms.
 
 Two image families: CIFAR-style raw 32x32 pixels (cifar10, digits) and JPEG bytes
 (imagenet2012). Normalisation uses the recipe's 0-1 statistics scaled by 255, which equals
-the zoo's Rescale(1/255) followed by Normalize for CIFAR in one op.
+the zoo's Rescale(1/255) followed by Normalize for CIFAR in one op. Training reads one epoch
+at a time, in the order and with the crops and flips `randomness` draws for it, so that a
+run resumed at any step sees what the uninterrupted run saw.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from mindspore import dataset as ds
 from mindspore import dtype as mstype
 from mindspore.dataset import transforms, vision
 
-from vgg16 import images, readers
+from vgg16 import images, randomness, readers
 from vgg16.config import CIFAR_FAMILY, Recipe
 from vgg16.data import DataSource, Split
 
@@ -57,38 +59,33 @@ def _normalize(recipe: Recipe) -> list:
     ]
 
 
-def image_transforms(recipe: Recipe, *, training: bool, encoded: bool) -> list:
-    """The zoo's transforms. `encoded`: the image column holds JPEG bytes, not pixels.
-
-    Evaluation takes images of any size (`predict`): CIFAR-style ones are resized to
+def image_transforms(recipe: Recipe, *, encoded: bool) -> list:
+    """The zoo's evaluation transforms. `encoded`: the image column holds JPEG bytes, not
+    pixels. Images of any size are accepted (`predict`): CIFAR-style ones are resized to
     `image_size`, which leaves a 32x32 image's pixels exactly as they are at 32 px."""
     size = tuple(recipe.image_size)
     decode = [vision.Decode()] if encoded else []
-    flip = [vision.RandomHorizontalFlip()] if training and recipe.random_flip else []
     if recipe.dataset in CIFAR_FAMILY:
-        if not training:
-            return [*decode, vision.Resize(size), *_normalize(recipe)]
-        crop = [vision.RandomCrop((32, 32), (4, 4, 4, 4))]
-        resize = [vision.Resize(size)] if size != (32, 32) else []
-        return [*decode, *crop, *flip, *resize, *_normalize(recipe)]
-    if training:
-        return [vision.RandomCropDecodeResize(size, scale=(0.08, 1.0)), *flip, *_normalize(recipe)]
+        return [*decode, vision.Resize(size), *_normalize(recipe)]
     short_side = round(size[0] * 256 / 224)  # 256 for the zoo's 224 px
     return [*decode, vision.Resize(short_side), vision.CenterCrop(size), *_normalize(recipe)]
 
 
-def _sharding(count: int, *, training: bool, shuffle: bool, num_shards: int, shard_id: int) -> dict:
-    """Source arguments that give this worker its part of the split.
+def _augmentation(recipe: Recipe, epoch: int) -> tuple[randomness.Augment, list]:
+    """The zoo's training transforms for one epoch: the random part, a function of (image,
+    position) whose draws `randomness` fixes by the position, then the fixed ops."""
+    size = tuple(recipe.image_size)
+    if recipe.dataset in CIFAR_FAMILY:
+        resize = [vision.Resize(size)] if size != (32, 32) else []
+        return randomness.CifarAugment(recipe.seed, epoch, recipe.random_flip), resize
+    return randomness.ImagenetAugment(recipe.seed, epoch, size, recipe.random_flip), []
 
-    Training uses MindSpore's sharding, which pads uneven shards by repeating records so that
-    every worker takes the same number of steps (they all-reduce every step). Evaluation must
-    count each image exactly once, so it takes every num_shards-th record from shard_id on:
-    disjoint, covering, unpadded.
-    """
+
+def _evaluation_sampler(count: int, num_shards: int, shard_id: int) -> dict:
+    """Every image exactly once: worker `shard_id` takes every num_shards-th record from
+    shard_id on (disjoint, covering, unpadded), so that counts add up across workers."""
     if num_shards == 1:
-        return {"shuffle": shuffle}
-    if training:
-        return {"shuffle": shuffle, "num_shards": num_shards, "shard_id": shard_id}
+        return {"shuffle": False}
     return {"sampler": ds.SubsetSampler(list(range(shard_id, count, num_shards)))}
 
 
@@ -117,30 +114,64 @@ def create_dataset(
     recipe: Recipe,
     split: str,
     *,
-    training: bool,
     batch_size: int,
     num_shards: int = 1,
     shard_id: int = 0,
 ) -> ds.Dataset:
-    """Batches of (float32 CHW image, int32 label). Training drops the last partial batch
-    (fixed shapes for graph mode); evaluation keeps it, so every image is counted. With
-    `num_shards` > 1 this worker reads its own part (see `_sharding`)."""
+    """Evaluation batches of (float32 CHW image, int32 label), the last partial one kept so
+    that every image is counted; with `num_shards` > 1, this worker's part."""
     source.check(recipe)
     files = source.split(split)
-    sharding = _sharding(
-        files.count,
-        training=training,
-        shuffle=training and recipe.shuffle,
-        num_shards=num_shards,
-        shard_id=shard_id,
-    )
-    data = _source_dataset(source, files, sharding)
+    data = _source_dataset(source, files, _evaluation_sampler(files.count, num_shards, shard_id))
     data = data.map(
-        image_transforms(
-            recipe, training=training and recipe.augment, encoded=source.encoding == "jpeg"
-        ),
+        image_transforms(recipe, encoded=source.encoding == "jpeg"),
         input_columns="image",
         num_parallel_workers=num_workers(),
     )
     data = data.map(transforms.TypeCast(mstype.int32), input_columns="label")
-    return data.batch(batch_size, drop_remainder=training)
+    return data.batch(batch_size, drop_remainder=False)
+
+
+def train_steps(source: DataSource, recipe: Recipe, num_shards: int) -> int:
+    """Steps per epoch: whole global batches (`batch_size` x workers) of the train split."""
+    return randomness.steps_per_epoch(source.split("train").count, recipe.batch_size * num_shards)
+
+
+def training_epoch(
+    source: DataSource,
+    recipe: Recipe,
+    *,
+    epoch: int,
+    first_step: int = 0,
+    num_shards: int = 1,
+    shard_id: int = 0,
+) -> ds.Dataset:
+    """Epoch `epoch`'s training batches for this worker from step `first_step` (0-based) on,
+    as (float32 CHW image, int32 label, int64 position in the epoch's order). The order,
+    crops and flips depend only on the recipe's seed, the epoch and each image's position."""
+    source.check(recipe)
+    files = source.split("train")
+    order = randomness.epoch_order(files.count, recipe.seed, epoch, recipe.shuffle)
+    where = randomness.positions(
+        files.count,
+        batch_size=recipe.batch_size,
+        num_shards=num_shards,
+        shard_id=shard_id,
+        first_step=first_step,
+    )
+    records = _source_dataset(source, files, {"sampler": ds.SubsetSampler(order[where].tolist())})
+    data = ds.zip((records, ds.NumpySlicesDataset({"position": where}, shuffle=False)))
+    if recipe.augment:
+        augment, fixed = _augmentation(recipe, epoch)
+        data = data.map(
+            augment,
+            input_columns=["image", "position"],
+            output_columns=["image", "position"],
+            num_parallel_workers=num_workers(),
+        )
+        data = data.map([*fixed, *_normalize(recipe)], input_columns="image")
+    else:
+        encoded = source.encoding == "jpeg"
+        data = data.map(image_transforms(recipe, encoded=encoded), input_columns="image")
+    data = data.map(transforms.TypeCast(mstype.int32), input_columns="label")
+    return data.batch(recipe.batch_size, drop_remainder=True)

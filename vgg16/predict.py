@@ -79,7 +79,7 @@ def predict(
     one row per file, from the evaluation transforms of `recipe`."""
     data = ds.GeneratorDataset(_NetworkInputs(list(files)), ["image"], shuffle=False)
     data = data.map(
-        image_transforms(recipe, training=False, encoded=False),
+        image_transforms(recipe, encoded=False),
         input_columns="image",
         num_parallel_workers=num_workers(),
     )

@@ -31,7 +31,6 @@ def main(args: argparse.Namespace) -> None:
             source,
             recipe,
             "val",
-            training=False,
             batch_size=recipe.eval_batch_size,
             num_shards=size,
             shard_id=rank,
@@ -96,7 +95,7 @@ def select(
     best = rows[chosen]
     if rank:  # every worker computed the same table; rank 0 writes it
         return best
-    checkpoint.copy(paths[chosen], Path(output) / "best.ckpt")
+    checkpoint.publish(paths[chosen], Path(output) / "best.ckpt")
     SELECTION.write(output, rows)
     print(f"best: {best['checkpoint']} (epoch {best['epoch']}, val top1 {best['val_top1']:.4f})")
     return best

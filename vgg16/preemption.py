@@ -1,0 +1,56 @@
+"""Stopping `train` gracefully on SIGTERM or SIGUSR1, what clusters send before they stop a job.
+
+SLURM sends a signal ahead of a time limit (`--signal`) and on preemption; Snakemake and
+users send SIGTERM. The handler only raises a flag; the training loop looks at it after each
+step, so the step in flight completes, a resumable checkpoint of the exact position is
+written, and the process exits with EXIT_CODE, which tells "stopped, resume me" apart from a
+failure. With several workers the flag is combined across them every step (a sum
+all-reduce), so all stop after the same step even if the signal reached only some.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from types import FrameType
+
+#: The exit status of a run stopped by a signal (BSD's EX_TEMPFAIL: "try again later").
+EXIT_CODE = 75
+SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+#: The line a stopped worker prints, by which the launcher tells a stop from a crash.
+STOPPED = "training stopped by"
+
+
+class Preempted(Exception):
+    """Training stopped at a step boundary after a signal; its position is saved."""
+
+
+class StopFlag:
+    """Set by SIGTERM or SIGUSR1 once installed. `any_worker` combines a flag across the
+    process group (None: a single process)."""
+
+    def __init__(self, any_worker: Callable[[bool], bool] | None = None) -> None:
+        self.signal: str | None = None
+        self._any = any_worker
+
+    def install(self) -> None:
+        for sig in SIGNALS:
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.signal = signal.Signals(signum).name
+
+    def raised(self) -> bool:
+        """Whether any worker has been signalled (a collective call with several workers:
+        every worker must call it at every step)."""
+        if self._any is None:
+            return self.signal is not None
+        anyone = self._any(self.signal is not None)
+        if anyone and self.signal is None:
+            self.signal = "a signal to another worker"
+        return anyone
+
+    def barrier(self) -> None:
+        """Wait until every worker gets here (after rank 0 has written the checkpoint)."""
+        if self._any is not None:
+            self._any(False)
