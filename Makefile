@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/prepare_cifar.py
 	$(BIN)/python bench/verify_decode.py
+	$(BIN)/python bench/determinism.py
 	$(BIN)/python bench/distributed.py
 
 clean:
