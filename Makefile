@@ -43,6 +43,8 @@ mutate: $(STAMP)
 	{s['timeout']} timed out, {s['segfault']} crashed (list: .venv/bin/mutmut results)\")"
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[bench]'
+	$(BIN)/python bench/vs_pytorch.py
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/prepare_cifar.py
 	$(BIN)/python bench/verify_decode.py

@@ -20,21 +20,16 @@ CHILD = r"""
 import json, sys, time
 import numpy as np
 import mindspore as ms
-from mindspore.amp import FixedLossScaleManager, build_train_network
 from vgg16.config import load_recipe
-from vgg16.loss import CrossEntropySmooth
 from vgg16.model import build_net
-from vgg16.train import build_optimizer
+from vgg16.train import build_train_step
 
 steps, batch = int(sys.argv[1]), int(sys.argv[2])
 ms.set_context(mode=ms.GRAPH_MODE)
 ms.set_device("CPU")
 recipe = load_recipe(dataset="digits", overrides={"batch_size": batch})
 net = build_net(recipe)
-opt = build_optimizer(net, recipe, np.full(steps + 1, 0.01, dtype=np.float32))
-step = build_train_network(net, opt, CrossEntropySmooth(num_classes=10), level="O0",
-    loss_scale_manager=FixedLossScaleManager(1.0, drop_overflow_update=False))
-step.set_train()
+step = build_train_step(net, recipe, np.full(steps + 1, 0.01, dtype=np.float32), "O0")
 rng = np.random.default_rng(0)
 x = ms.Tensor(rng.standard_normal((batch, 3, 32, 32)), ms.float32)
 y = ms.Tensor(rng.integers(0, 10, batch), ms.int32)

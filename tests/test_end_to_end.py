@@ -172,6 +172,28 @@ def test_a_cpu_machine_hears_nothing_of_missing_ascend_and_gpu_plugins(run, tmp_
     assert "Backend GPU is not available" in asked.stderr and asked.returncode == 0
 
 
+def test_the_slow_avx512_convolution_path_is_announced(run, tmp_path):
+    """Lifting the package's AVX2 cap on an AVX-512 CPU gets MindSpore's convolutions
+    oneDNN's reference loop: the command says so once, with the figure to expect."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path as P
+
+    avx512 = "avx512f" in P("/proc/cpuinfo").read_text().split()
+    cmd = [sys.executable, "-m", "vgg16", "export", "--pre_trained",
+           str(run["select"] / "best.ckpt"), "--output", str(tmp_path / "x")]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "GLOG_v"}
+    lifted = subprocess.run(cmd, env={**env, "DNNL_MAX_CPU_ISA": "ALL"}, capture_output=True,
+                            text=True, check=True)  # fmt: skip
+    capped = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    warnings = [line for line in lifted.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == (1 if avx512 else 0), lifted.stderr
+    if avx512:
+        assert "DNNL_MAX_CPU_ISA=ALL" in warnings[0] and "46x slower" in warnings[0]
+    assert "warning:" not in capped.stderr
+
+
 def test_errors_are_clear_and_leave_no_output(vgg16, run, tmp_path):
     bad = tmp_path / "cifar"
     bad.mkdir()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import mindspore as ms
 from mindspore import dataset as ds
@@ -54,11 +56,42 @@ def best_device_target() -> str:
     return "CPU"
 
 
+#: oneDNN ISA caps that keep AVX-512 off (`DNNL_MAX_CPU_ISA`), where MindSpore's convolutions
+#: stay on oneDNN's im2col + GEMM path.
+_WITHOUT_AVX512 = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2"})
+
+
+def slow_convolutions() -> str | None:
+    """Why this CPU would train many times slower than it should, or None.
+
+    MindSpore describes every CPU convolution as plain NCHW, for which oneDNN's AVX-512 code
+    is a reference loop (`jit_uni_ncsp:conv+ref`): 46x slower per VGG16-BN step than its AVX2
+    GEMM path on a Zen 5 (52.9 s vs 1.15 s at 32 px, batch 64; `bench/train_throughput.py
+    --compare-isa`). The package caps oneDNN at AVX2 (`vgg16/__init__.py`) unless the user
+    chose another cap."""
+    isa = os.environ.get("DNNL_MAX_CPU_ISA", "").upper()
+    if isa in _WITHOUT_AVX512 or not _has_avx512():
+        return None
+    return (
+        f"DNNL_MAX_CPU_ISA={isa or '(unset)'} lets oneDNN use AVX-512 on this CPU, where "
+        "MindSpore's NCHW convolutions take its reference loop: expect training about 46x "
+        "slower per step (52.9 s instead of 1.15 s for VGG16-BN at 32 px, batch 64, measured on "
+        "a Zen 5). Unset the variable to keep the package's AVX2 cap."
+    )
+
+
+def _has_avx512() -> bool:
+    cpuinfo = Path("/proc/cpuinfo")
+    return cpuinfo.is_file() and "avx512f" in cpuinfo.read_text().split()
+
+
 def set_up(device_target: str | None, device_id: int, seed: int) -> str:
     """Graph mode on the chosen device, with every random source seeded. Returns the target."""
     target = device_target or best_device_target()
     if target not in DEVICE_TARGETS:
         raise ValueError(f"--device_target={target!r}: expected one of {list(DEVICE_TARGETS)}")
+    if target == "CPU" and (why := slow_convolutions()):
+        print(f"warning: {why}", file=sys.stderr, flush=True)
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_device(target, device_id)
     ms.set_seed(seed)

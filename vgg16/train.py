@@ -137,6 +137,20 @@ def build_optimizer(net: nn.Cell, recipe: Recipe, lrs: np.ndarray) -> nn.Momentu
     )
 
 
+def build_train_step(net: nn.Cell, recipe: Recipe, lrs: np.ndarray, amp_level: str) -> nn.Cell:
+    """One compiled step: (images, labels, *dropout multipliers) -> loss, updating `net`.
+    MindSpore's own `build_train_network` applies the fixed loss scale."""
+    loss_fn = CrossEntropySmooth(num_classes=recipe.num_classes, smooth_factor=recipe.smooth_factor)
+    step = build_train_network(
+        _WithLoss(ms.amp.auto_mixed_precision(net, amp_level), loss_fn),
+        build_optimizer(net, recipe, lrs),
+        level="O0",  # the network is cast above, the loss stays fp32 (as the zoo's O2)
+        loss_scale_manager=FixedLossScaleManager(recipe.loss_scale, drop_overflow_update=False),
+    )
+    step.set_train()
+    return step
+
+
 @dataclass
 class Progress:
     """Progress lines with loss, lr, throughput and ETA; on long runs this is all a user sees."""
@@ -207,8 +221,10 @@ class Position:
         return self.step // steps_per_epoch + 1
 
     def meta(self, steps_per_epoch: int, **more: object) -> dict:
+        """Checkpoint metadata; `epoch` is the one in progress, or the last one finished when
+        the position is an epoch's end."""
         return {
-            "epoch": self.epoch(steps_per_epoch) - (not self.epoch_losses),
+            "epoch": self.step // steps_per_epoch + bool(self.epoch_losses),
             "step": self.step,
             "steps_per_epoch": steps_per_epoch,
             "history": self.history,
@@ -277,16 +293,8 @@ def train(
     if pre_trained:
         params, _ = checkpoint.read(pre_trained)
         checkpoint.load_weights(net, params, source=pre_trained, reinit_head=reinit_head)
-    loss_fn = CrossEntropySmooth(num_classes=recipe.num_classes, smooth_factor=recipe.smooth_factor)
     lrs = learning_rates(recipe, steps_per_epoch)
-    optimizer = build_optimizer(net, recipe, lrs)
-    train_step = build_train_network(
-        _WithLoss(ms.amp.auto_mixed_precision(net, amp_level), loss_fn),
-        optimizer,
-        level="O0",  # the network is cast above, the loss stays fp32 (as the zoo's O2)
-        loss_scale_manager=FixedLossScaleManager(recipe.loss_scale, drop_overflow_update=False),
-    )
-    train_step.set_train()
+    train_step = build_train_step(net, recipe, lrs, amp_level)
 
     run_hash = training_hash(recipe)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
