@@ -203,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    if launch.in_group():
+        launch.restore_stop_signals()
     try:
         if launch.wanted(args):
             launch.relaunch(argv, args)

@@ -8,6 +8,20 @@ starts workers as a bare `python` from PATH, so this interpreter's folder goes f
 without `--join=True` it returns at once; and after a worker dies msrun waits for its
 scheduler's heartbeat time-out (about 40 s), so we watch its output and end the whole process
 tree as soon as it reports a failed worker.
+
+Signals: a cluster stopping a job (SLURM's `--signal`, a time limit, `scontrol requeue`,
+preemption) sends SIGTERM to every process of the job at once, not only to ours. msrun and its
+scheduler have no handler for it and would die at once, leaving the workers orphaned halfway
+through saving their position. So both run with SIGTERM and SIGUSR1 ignored (a disposition
+that survives exec); the workers put the default back (`cli`), and `train` installs its
+graceful stop (`preemption`).
+
+Under SLURM, where the command runs decides how msrun starts. In the job's own shell (the
+batch step: Snakemake's `mpi` jobs, or an `salloc` shell) it runs under `srun`, one per node,
+so the workers belong to the job's nodes. Inside a job step (Snakemake's default `srun -n1`
+wrapper) it starts directly, on this node only: a nested srun would be signalled with the
+step, and srun answers its own SIGTERM by killing its tasks (SIGKILL), so the workers could
+never save their position.
 """
 
 from __future__ import annotations
@@ -31,6 +45,8 @@ from vgg16.preemption import SIGNALS, STOPPED, Preempted
 SCRIPT = Path(__file__).resolve().parent / "__main__.py"
 #: Set by msrun in its scheduler (MS_SCHED) and in every worker (MS_WORKER).
 ROLE = "MS_ROLE"
+#: `trap` arguments that make a shell ignore SIGNALS.
+IGNORED_SIGNALS = "'' " + " ".join(sig.name.removeprefix("SIG") for sig in SIGNALS)
 #: msrun's own words when one worker exits non-zero (process_entity/_api.py).
 WORKER_FAILED = "exit with exception"
 FAILURE_GRACE_S = 2.0
@@ -44,6 +60,13 @@ class WorkerFailed(RuntimeError):
 def in_group() -> bool:
     """Whether this process was started by msrun as part of a process group."""
     return ROLE in os.environ
+
+
+def restore_stop_signals() -> None:
+    """Undo, in a worker, the ignored SIGTERM and SIGUSR1 it inherits from msrun, so that a
+    stopped job's workers end (or stop gracefully, once `train` installs its handler)."""
+    for sig in SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def wanted(args: argparse.Namespace) -> bool:
@@ -92,7 +115,9 @@ def slurm_command(
     """One msrun per node under SLURM, as a shell command for the job's batch step.
 
     `$SLURM_NODEID` differs per node, so it must be expanded inside each srun task (hence
-    the single-quoted `bash -c`); the master address is the job's first node.
+    the single-quoted `bash -c`); the master address is the job's first node. The task
+    ignores SIGTERM and SIGUSR1 (`trap ''`) and becomes msrun (`exec`), for the reason in the
+    module docstring.
     """
     msrun = msrun_command(
         worker_args,
@@ -110,8 +135,19 @@ def slurm_command(
     return (
         'MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1) '
         f"srun --nodes={nodes} --ntasks-per-node=1 --export=ALL,MASTER_ADDR "
-        f"bash -c {shlex.quote(inner)}"
+        f"bash -c {shlex.quote(f'trap {IGNORED_SIGNALS} && exec {inner}')}"
     )
+
+
+def in_batch_step() -> bool:
+    """Whether this runs in a SLURM job's own shell rather than in one of its steps."""
+    return "SLURM_JOB_NODELIST" in os.environ and "SLURM_STEP_ID" not in os.environ
+
+
+def _ignore_stop_signals() -> None:
+    """In msrun's process before exec: it, its scheduler and its workers inherit this."""
+    for sig in SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def _environment() -> dict[str, str]:
@@ -194,9 +230,7 @@ def launch(worker_args: list[str], *, workers: int, log_dir: Path, nodes: int = 
     for old in worker_logs(log_dir):
         old.unlink()
     port = free_port()
-    if nodes > 1:
-        if "SLURM_JOB_NODELIST" not in os.environ:
-            raise ValueError(f"--nodes {nodes} needs a SLURM allocation (no SLURM_JOB_NODELIST)")
+    if in_batch_step():
         if workers % nodes:
             raise ValueError(f"--workers {workers} is not a multiple of --nodes {nodes}")
         cmd: list[str] | str = slurm_command(
@@ -205,6 +239,16 @@ def launch(worker_args: list[str], *, workers: int, log_dir: Path, nodes: int = 
             workers_per_node=workers // nodes,
             master_port=port,
             log_dir=log_dir,
+        )
+    elif nodes > 1:
+        raise ValueError(
+            f"--nodes {nodes} needs to run in a SLURM job's own shell: "
+            + (
+                "this is a job step (SLURM_STEP_ID is set); give the rule the `mpi` resource "
+                "(profiles/slurm/config.yaml) so that Snakemake runs it outside a step"
+                if "SLURM_JOB_NODELIST" in os.environ
+                else "there is no SLURM allocation (no SLURM_JOB_NODELIST)"
+            )
         )
     else:
         cmd = msrun_command(
@@ -222,6 +266,7 @@ def launch(worker_args: list[str], *, workers: int, log_dir: Path, nodes: int = 
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        preexec_fn=_ignore_stop_signals,
     )
     _forward_signals(proc)
     failed_at, failure = None, ""

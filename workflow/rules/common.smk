@@ -19,7 +19,10 @@ from vgg16.stages import code_files
 
 # Rules call the package through the interpreter that runs Snakemake, so the workflow
 # uses the same environment whether snakemake is on PATH or called as .venv/bin/snakemake.
-VGG16 = f"{shlex.quote(sys.executable)} -m vgg16"
+# `exec`: the command replaces the job's shell. A cluster that stops a job (a time limit,
+# requeue, preemption) signals all its processes at once; a shell in between would die first,
+# and Snakemake would end the job while `train` is still saving its position.
+VGG16 = f"exec {shlex.quote(sys.executable)} -m vgg16"
 RUNS = sorted(config["runs"])
 PLOTS = ["loss", "lr", "accuracy"]
 NUM_CLASSES = {"cifar10": 10, "digits": 10, "imagenet2012": 1000}
