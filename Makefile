@@ -1,21 +1,26 @@
 # Two commands for a fresh machine: `make run` (the workflow on the digits demo) and
-# `make test` (linters, then the tests, which include `snakemake --lint`).
-# Both create .venv and install the package into it when missing or out of date.
+# `make test` (linters, then the tests, which include `snakemake --lint` and, where a SLURM
+# cluster runs or can be started, the workflow through SLURM).
+# Both create .venv and install the package into it when missing or out of date: `run` the
+# package alone, `test` (and `slurm`) also its `dev` (and `slurm`) extras.
 
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+STAMP := $(VENV)/.installed
+PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check
 
-.PHONY: run test lint bench mutate clean
+.PHONY: run test lint slurm bench mutate clean
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP)-%: pyproject.toml | $(VENV)/bin/python
+	$(PIP_INSTALL) -e '.$(if $(filter base,$*),,[$*])'
 	touch $@
 
-run: $(STAMP)
+run: $(STAMP)-base
 	$(BIN)/snakemake --cores all
 	@echo
 	@$(BIN)/python -c "import pandas as pd; print(pd.read_csv('results/summary.csv').to_string(index=False))"
@@ -23,7 +28,7 @@ run: $(STAMP)
 	@echo "summary: results/summary.csv; per run: results/runs/<run>/{train,select,eval,plots}/"
 	@echo "report: $(BIN)/snakemake --report results/report.html"
 
-lint: $(STAMP)
+lint: $(STAMP)-dev
 	$(BIN)/ruff check vgg16 tests bench
 	$(BIN)/ruff format --check vgg16 tests bench
 	$(BIN)/snakefmt --check Snakefile workflow
@@ -33,7 +38,10 @@ test: lint
 
 # Mutation testing of the modules whose tests are fast (see [tool.mutmut] in pyproject.toml
 # and docs/mutation-testing.md); not part of `make test`: it takes about 13 minutes on 2 cores.
-mutate: $(STAMP)
+# The SLURM executor plugin, for `snakemake --workflow-profile profiles/slurm` (README).
+slurm: $(STAMP)-slurm
+
+mutate: $(STAMP)-dev
 	rm -rf mutants
 	$(BIN)/mutmut run --max-children 2
 	@$(BIN)/mutmut export-cicd-stats >/dev/null
@@ -42,8 +50,7 @@ mutate: $(STAMP)
 	the others: {s['survived']} survived, {s['no_tests']} reached by no test, \
 	{s['timeout']} timed out, {s['segfault']} crashed (list: .venv/bin/mutmut results)\")"
 
-bench: $(STAMP)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[bench]'
+bench: $(STAMP)-bench
 	$(BIN)/python bench/vs_pytorch.py
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/prepare_cifar.py
