@@ -14,6 +14,9 @@ import pytest
 
 from vgg16.readers import find_cifar_files, read_cifar_batches, write_cifar_batch, write_digits
 
+#: Recipe overrides of the digits run below: the demo's recipe, 3 epochs.
+DIGITS_EPOCHS = 3
+
 # One device for the whole session: MindSpore refuses to change it once a kernel has run.
 ms.set_device("CPU")
 
@@ -86,3 +89,47 @@ def pynative():
     ms.set_context(mode=ms.PYNATIVE_MODE)
     yield
     ms.set_context(mode=ms.GRAPH_MODE)
+
+
+@pytest.fixture(scope="session")
+def digits_run(vgg16, tmp_path_factory) -> dict[str, Path]:
+    """prepare -> train -> select -> evaluate of the digits demo for DIGITS_EPOCHS epochs,
+    each command its own process (about a minute and a half on 2 cores). Read-only: shared by
+    tests/test_end_to_end.py and, as the uninterrupted run to match, tests/test_slurm.py."""
+    root = tmp_path_factory.mktemp("digits-run")
+    paths = {
+        "raw": root / "raw",
+        "data": root / "mindrecord",
+        "train": root / "train",
+        "ckpt": root / "train" / "ckpt",
+        "select": root / "select",
+        "eval": root / "eval",
+    }
+    settings = ["--set", f"max_epoch={DIGITS_EPOCHS}"]
+    vgg16("prepare", "--dataset", "digits", "--data_path", paths["raw"], "--output", paths["data"])
+    paths["train_log"] = vgg16(
+        "train", "--data_path", paths["data"], "--output", paths["train"], *settings
+    ).stdout
+    # A leftover of a killed save must never be selected or loaded.
+    (paths["ckpt"] / ".tmp").mkdir(exist_ok=True)
+    (paths["ckpt"] / ".tmp" / "vgg16-epoch0099.ckpt").write_bytes(b"half-written")
+    (paths["ckpt"] / "vgg16-epoch0098.ckpt.tmp").write_bytes(b"half-written")
+    vgg16("select", "--data_path", paths["data"], "--train", paths["train"],
+          "--output", paths["select"])  # fmt: skip
+    vgg16("evaluate", "--config", paths["train"] / "recipe.yaml", "--data_path", paths["data"],
+          "--output", paths["eval"], "--pre_trained", paths["select"] / "best.ckpt")  # fmt: skip
+    return paths
+
+
+@pytest.fixture(scope="session", autouse=True)
+def slurm_workflow(request, tmp_path_factory):
+    """The SLURM tests' workflow run, started in the background at the session's start when
+    a collected test needs it (tests/slurm_cluster.py); or why no cluster can run it."""
+    if not any(item.get_closest_marker("slurm") for item in request.session.items):
+        return None
+    from slurm_cluster import ClusterRun, ensure_cluster
+
+    reason = ensure_cluster()
+    if reason:
+        return reason
+    return ClusterRun(tmp_path_factory.mktemp("slurm") / "w").start()

@@ -1,7 +1,8 @@
 """prepare -> train -> select -> eval -> predict -> export on the digits demo, through the CLI.
 
-One short training run (3 epochs, about a minute and a half on 2 cores) is shared by the
-tests of this module; each command runs as its own process, as the workflow will run them.
+One short training run (conftest's `digits_run`: 3 epochs, about a minute and a half on 2
+cores) is shared by the tests of this module; each command runs as its own process, as the
+workflow runs them.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import DIGITS_EPOCHS
 
 from vgg16 import checkpoint
 from vgg16.config import load_recipe
 
-EPOCHS = 3
+EPOCHS = DIGITS_EPOCHS
 SETTINGS = [f"max_epoch={EPOCHS}"]
 
 
@@ -25,29 +27,8 @@ def with_settings(*args: str | Path) -> list[str | Path]:
 
 
 @pytest.fixture(scope="module")
-def run(vgg16, tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("e2e")
-    paths = {
-        "raw": root / "raw",
-        "data": root / "mindrecord",
-        "train": root / "train",
-        "ckpt": root / "train" / "ckpt",
-        "select": root / "select",
-        "eval": root / "eval",
-    }
-    vgg16("prepare", "--dataset", "digits", "--data_path", paths["raw"], "--output", paths["data"])
-    paths["train_log"] = vgg16(
-        *with_settings("train", "--data_path", paths["data"], "--output", paths["train"])
-    ).stdout
-    # A leftover of a killed save must never be selected or loaded.
-    (paths["ckpt"] / ".tmp").mkdir(exist_ok=True)
-    (paths["ckpt"] / ".tmp" / "vgg16-epoch0099.ckpt").write_bytes(b"half-written")
-    (paths["ckpt"] / "vgg16-epoch0098.ckpt.tmp").write_bytes(b"half-written")
-    vgg16("select", "--data_path", paths["data"], "--train", paths["train"],
-          "--output", paths["select"])  # fmt: skip
-    vgg16("evaluate", "--config", paths["train"] / "recipe.yaml", "--data_path", paths["data"],
-          "--output", paths["eval"], "--pre_trained", paths["select"] / "best.ckpt")  # fmt: skip
-    return paths
+def run(digits_run) -> dict[str, Path]:
+    return digits_run
 
 
 def test_prepare_writes_the_three_splits(run):
