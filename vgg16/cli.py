@@ -164,7 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data_path", type=Path, required=True)
     p.add_argument("--pre_trained", type=Path, required=True, help="checkpoint (seed flag)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
-    p.add_argument("--output", type=Path, help="folder for metrics.json and confusion.csv")
+    p.add_argument(
+        "--output",
+        type=Path,
+        help="folder for metrics.json, confusion.csv, mistakes.csv and mistakes.npz",
+    )
     _parallel_flags(p)
 
     p = stage("plot", "loss, lr and accuracy plots of a run")
