@@ -21,7 +21,7 @@ from vgg16.stages import code_files
 # uses the same environment whether snakemake is on PATH or called as .venv/bin/snakemake.
 VGG16 = f"{shlex.quote(sys.executable)} -m vgg16"
 RUNS = sorted(config["runs"])
-PLOTS = ["loss", "lr", "accuracy"]
+PLOTS = ["loss", "lr", "accuracy", "confusion", "per_class", "mistakes"]
 NUM_CLASSES = {"cifar10": 10, "digits": 10, "imagenet2012": 1000}
 
 
