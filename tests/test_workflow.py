@@ -8,6 +8,7 @@ works on its own copy of it, so any test passes or fails alone (`pytest -k`).
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import os
@@ -314,6 +315,51 @@ def test_the_report_files_every_result_under_its_run_or_the_summary(report):
     assert {c: {s: sorted(files) for s, files in subs.items()} for c, subs in got.items()} == {
         c: {s: sorted(files) for s, files in subs.items()} for c, subs in want.items()
     }
+
+
+def chromium() -> str:
+    """The browser of the report test: $VGG16_CHROMIUM (what tests/browser/install printed:
+    `.ci/run` sets it, so CI never skips this test), else chromium on the PATH."""
+    given = os.environ.get("VGG16_CHROMIUM")
+    found = given or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        pytest.skip(
+            "no chromium on the PATH to open the report in: run tests/browser/install "
+            "(apt-get install chromium, as root or with sudo)"
+        )
+    return found
+
+
+def open_in_browser(report: Path, tmp_path: Path) -> dict:
+    """The report in headless Chromium, with tests/browser/probe.js at the top of a copy of
+    it: after loading, every image it embeds, decoded by the browser (path, loaded, width,
+    height), the errors its scripts raised, its categories and its text."""
+    probe = (REPO / "tests" / "browser" / "probe.js").read_text()
+    page = tmp_path / "report-probed.html"
+    page.write_text(report.read_text().replace("<head>", f"<head><script>{probe}</script>", 1))
+    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu",
+           f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=30000",
+           "--dump-dom", page.as_uri()]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    found = re.search(r'<pre id="vgg16-probe">(.*?)</pre>', result.stdout, re.DOTALL)
+    assert found, f"no probe result:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+    return json.loads(html.unescape(found[1]))
+
+
+def test_every_image_of_the_report_loads_in_a_browser(report, sweep, tmp_path):
+    workdir, _ = sweep
+    seen = open_in_browser(report, tmp_path)
+    assert seen["errors"] == []
+    figures = [f"results/runs/{run}/plots/{name}" for run in SWEEP for name in FIGURES]
+    assert sorted(image["path"] for image in seen["images"]) == sorted(
+        [*figures, "results/comparison.png"]
+    )
+    for image in seen["images"]:
+        with Image.open(workdir / image["path"]) as file:
+            assert image["loaded"] and (image["width"], image["height"]) == file.size, image
+    assert seen["categories"] == _report_categories(report)
+    shown = seen["text"].splitlines()
+    assert {"tiny", "tiny_b", "Summary"} <= set(shown)  # the page's menu, drawn by its scripts
 
 
 def test_a_stopped_train_job_is_retried_and_resumes_exactly(workdir, finished):
