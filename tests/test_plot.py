@@ -474,3 +474,9 @@ def test_eval_files_that_do_not_fit_are_named_and_nothing_is_written(
     with pytest.raises((ValueError, FileNotFoundError), match=message):
         plot_run(history, selection, folder, tmp_path / "plots")
     assert not (tmp_path / "plots").exists()
+
+
+def test_the_comparison_refuses_a_run_without_its_selected_checkpoint():
+    rows = list(csv.DictReader(io.StringIO(SELECTION.replace("True", "False"))))
+    with pytest.raises(ValueError, match="^run zeta's selection: expected exactly one selected"):
+        comparison_figure({"zeta": rows}, {"zeta": 0.9})

@@ -278,7 +278,7 @@ def comparison_figure(
             marker="o",
             label=f"{name}: test top-1 {test_top1[name]:.4f}",
         )
-        best = next(row for row in rows if row["selected"] == "True")
+        best = selected_row(rows, f"run {name}'s selection")
         if best["epoch"]:
             ax.plot(
                 int(best["epoch"]),
@@ -324,7 +324,7 @@ def eval_figures(eval_dir: Path) -> dict[str, Figure]:
 
 
 def run_figures(history: Path, selection: Path) -> dict[str, Figure]:
-    """The figures of one run by file name: loss.png, lr.png and accuracy.png.
+    """The training figures of one run by file name: loss.png, lr.png and accuracy.png.
 
     Checkpoints without an epoch (the zoo's) cannot be placed on the epoch axis and are left
     out of the plots.

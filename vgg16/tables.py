@@ -86,7 +86,7 @@ CONFUSION = "confusion.csv"
 CONFUSION_CORNER = "true\\predicted"
 
 
-def selected_row(rows: list[dict[str, str]], source: Path) -> dict[str, str]:
+def selected_row(rows: list[dict[str, str]], source: Path | str) -> dict[str, str]:
     """The row of the checkpoint `select` chose (read, never decided again here)."""
     chosen = [row for row in rows if row["selected"] == "True"]
     if len(chosen) != 1:
