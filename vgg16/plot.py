@@ -221,7 +221,9 @@ def per_class_figure(
         title += f"; {len(accuracy) - len(scored)} without test images"
     bars = [(y, acc) for y, (_, acc) in enumerate(shown) if acc is not None]
     drawn = ax.barh([y for y, _ in bars], [acc for _, acc in bars], color="tab:blue")
-    ax.bar_label(drawn, fmt="%.2f", padding=2, fontsize=7)
+    # A white box keeps a value readable where the top-1 line crosses it.
+    box = {"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"}
+    ax.bar_label(drawn, fmt="%.2f", padding=2, fontsize=7, bbox=box, zorder=3)
     ax.set_yticks(
         range(len(shown)), [label for label, _ in shown], fontsize=9 if len(shown) <= 20 else 7
     )
