@@ -19,4 +19,5 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         "results/summary.csv",
+        "results/comparison.png",
         expand("results/runs/{run}/plots/{plot}.png", run=RUNS, plot=PLOTS),

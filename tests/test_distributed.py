@@ -6,6 +6,7 @@ Each msrun start costs 10-25 s here, so the module shares one tiny dataset: 64 t
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -128,6 +129,21 @@ def test_distributed_evaluation_equals_one_process(vgg16, trained, data, tmp_pat
     assert two["per_class_accuracy"] == pytest.approx(one["per_class_accuracy"])
     assert 0 < one["top1"] < one["top5"] < 1  # a checkpoint that tells the metrics apart
     assert (out[2] / "confusion.csv").read_text() == (out[1] / "confusion.csv").read_text()
+    # The most confident mistakes, gathered from both workers' shards (every other image).
+    mistakes = {w: list(csv.DictReader((out[w] / "mistakes.csv").read_text().splitlines()))
+                for w in (1, 2)}  # fmt: skip
+    assert len(mistakes[1]) == min(32, round(40 * (1 - one["top1"])))
+    assert {int(row["index"]) % 2 for row in mistakes[1]} == {0, 1}  # from both shards
+    columns = ("index", "true", "predicted")
+    assert [[row[c] for c in columns] for row in mistakes[2]] == [
+        [row[c] for c in columns] for row in mistakes[1]
+    ]
+    for key in ("probability", "true_probability"):
+        got = [float(row[key]) for row in mistakes[2]]
+        assert got == pytest.approx([float(row[key]) for row in mistakes[1]], abs=1e-6), key
+    with np.load(out[1] / "mistakes.npz") as a, np.load(out[2] / "mistakes.npz") as b:
+        np.testing.assert_array_equal(a["images"], b["images"])
+        assert a["index"].tolist() == b["index"].tolist()
 
 
 def _worker(launcher: subprocess.Popen, rank: str) -> psutil.Process | None:

@@ -268,6 +268,31 @@ def test_predict_feeds_lossless_images_their_own_pixels(vgg16, run, tmp_path, py
     assert got.std(axis=0).max() > 0.01  # different images, different answers
 
 
+def test_the_mistakes_are_the_most_confidently_wrong_test_images(run, pynative):
+    """mistakes.csv against the trained network applied here to the raw test batch (the
+    test split keeps its order), and mistakes.npz against those images' own pixels."""
+    from vgg16.readers import find_cifar_files, read_cifar_batches
+
+    images, labels = read_cifar_batches(find_cifar_files(run["raw"])["test"])
+    probs = _network_probabilities(run, images)
+    predicted = probs.argmax(axis=1)
+    wrong = sorted(np.flatnonzero(predicted != labels), key=lambda i: (-probs[i, predicted[i]], i))
+    with (run["eval"] / "mistakes.csv").open() as f:
+        rows = list(csv.DictReader(f))
+
+    assert len(wrong) >= 3  # a network that makes mistakes to list
+    assert [int(r["index"]) for r in rows] == [int(i) for i in wrong[:32]]
+    assert [(r["true"], r["predicted"]) for r in rows] == [
+        (str(labels[i]), str(predicted[i])) for i in wrong[:32]
+    ]  # the digits' class names are the digits
+    for row, i in zip(rows, wrong, strict=False):
+        assert float(row["probability"]) == pytest.approx(probs[i, predicted[i]], abs=1e-5)
+        assert float(row["true_probability"]) == pytest.approx(probs[i, labels[i]], abs=1e-5)
+    with np.load(run["eval"] / "mistakes.npz") as saved:
+        assert saved["index"].tolist() == [int(r["index"]) for r in rows]
+        np.testing.assert_array_equal(saved["images"], images[saved["index"]])
+
+
 def test_predict_names_every_undecodable_file(vgg16, run, tmp_path):
     good = tmp_path / "good.png"
     from PIL import Image

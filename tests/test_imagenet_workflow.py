@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import yaml
 from imagenet_layout import write_image_folder
 from imagenet_miniature import expected_tree, write_archives
@@ -64,6 +65,15 @@ def test_the_shipped_imagenet_config_runs_end_to_end(tmp_path):
         (workdir / "results" / "runs" / "imagenet2012" / "eval" / "metrics.json").read_text()
     )
     assert metrics["num_images"] == 8
+    # The mistakes gallery of an encoded (JPEG), 16-shard split: the images as the network
+    # saw them, one per mistake.
+    eval_dir = workdir / "results" / "runs" / "imagenet2012" / "eval"
+    wrong = round(8 * (1 - metrics["top1"]))
+    assert len((eval_dir / "mistakes.csv").read_text().splitlines()) == 1 + wrong
+    with np.load(eval_dir / "mistakes.npz") as saved:
+        assert saved["images"].shape == (wrong, 32, 32, 3)
+        assert len(set(saved["index"].tolist())) == wrong and set(saved["index"]) <= set(range(8))
+    assert (workdir / "results" / "runs" / "imagenet2012" / "plots" / "mistakes.png").is_file()
     summary = (workdir / "results" / "summary.csv").read_text().splitlines()
     assert summary[1].startswith("imagenet2012,imagenet2012,config/recipes/imagenet2012.yaml,1,")
 

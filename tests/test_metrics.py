@@ -160,3 +160,59 @@ def test_a_network_fresh_from_training_is_evaluated_in_inference_mode(pynative):
     want = hand(logits, labels)
     assert got["loss"] == pytest.approx(want["loss"], rel=1e-6)
     assert got["confusion"].tolist() == want["confusion"]
+
+
+def hand_mistakes(logits: np.ndarray, labels: np.ndarray, index: list[int], limit: int) -> list:
+    """The wrongly classified rows as (index, true, predicted, p(predicted), p(true)), the
+    highest p(predicted) first, ties to the lower index, at most `limit`."""
+    rows = []
+    for row, y, i in zip(logits.tolist(), labels.tolist(), index, strict=True):
+        z = sum(math.exp(v) for v in row)
+        pred = row.index(max(row))
+        if pred != y:
+            rows.append((i, y, pred, math.exp(row[pred]) / z, math.exp(row[y]) / z))
+    return sorted(rows, key=lambda r: (-r[3], r[0]))[:limit]
+
+
+@pytest.mark.parametrize("limit", [1, 4, 100])
+def test_the_most_confident_mistakes_equal_a_hand_computation(pynative, limit: int):
+    """23 images in batches of 5, the last partial; images 4 and 17 have the same logits and
+    label, so the same probability: the lower position goes first. Positions in the split are
+    given (every other record from 10 on, as a second worker's shard would be)."""
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, NUM_CLASSES, 23).astype(np.int32)
+    logits = rng.normal(0, 2, (23, NUM_CLASSES)).astype(np.float32)
+    logits[17], labels[17] = logits[4], labels[4]
+    labels[4] = labels[17] = (int(logits[4].argmax()) + 1) % NUM_CLASSES  # both wrong
+    data = ds.NumpySlicesDataset({"image": logits, "label": labels}, shuffle=False).batch(5)
+    index = list(range(10, 56, 2))
+
+    got = evaluate(Logits(), data, NUM_CLASSES, mistakes=limit, indices=index)["mistakes"]
+
+    want = hand_mistakes(logits, labels, index, limit)
+    wrong = hand_mistakes(logits, labels, index, 100)
+    neighbours = [(a[0], b[0]) for a, b in zip(wrong, wrong[1:], strict=False)]
+    assert 8 < len(wrong) < 23 and (18, 44) in neighbours  # the tie is there, lower first
+    assert [(m["index"], m["true"], m["predicted"]) for m in got] == [w[:3] for w in want]
+    for m, w in zip(got, want, strict=True):
+        assert m["probability"] == pytest.approx(w[3], rel=1e-6)
+        assert m["true_probability"] == pytest.approx(w[4], rel=1e-6)
+
+
+def test_mistakes_are_numbered_from_zero_without_indices_and_absent_unless_asked(pynative):
+    logits = np.array([_row(1), _row(0), _row(2), _row(0)], dtype=np.float32)
+    labels = np.array([0, 0, 1, 1], dtype=np.int32)
+    data = ds.NumpySlicesDataset({"image": logits, "label": labels}, shuffle=False).batch(3)
+
+    got = evaluate(Logits(), data, NUM_CLASSES, mistakes=5)
+    assert "mistakes" not in evaluate(Logits(), data, NUM_CLASSES)
+
+    # Images 0, 2 and 3 are wrong with the same probability (each row is _row's shape).
+    p = 1 / sum(math.exp(-j) for j in range(NUM_CLASSES))
+    assert [(m["index"], m["true"], m["predicted"]) for m in got["mistakes"]] == [
+        (0, 0, 1), (2, 1, 2), (3, 1, 0)
+    ]  # fmt: skip
+    assert [m["probability"] for m in got["mistakes"]] == pytest.approx([p] * 3, rel=1e-6)
+    assert [m["true_probability"] for m in got["mistakes"]] == pytest.approx(
+        [p * math.exp(-1), p * math.exp(-2), p * math.exp(-1)], rel=1e-6
+    )

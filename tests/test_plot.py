@@ -1,9 +1,14 @@
 """Run plots, from small files shaped like the pipeline's own: what each figure draws (titles,
-axes, the plotted data, the selected checkpoint's star) and the PNG files `vgg16 plot` writes."""
+axes, the plotted data, the selected checkpoint's star; the heatmap's array, the bars' lengths,
+the gallery's images and labels) and the PNG files `vgg16 plot` writes."""
 
+import csv
+import io
+import json
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 import pytest
 from matplotlib.axes import Axes
 from matplotlib.colors import to_hex
@@ -12,7 +17,15 @@ from PIL import Image
 from test_summary import HISTORY, SELECTION, selection_csv
 
 from vgg16.cli import main
-from vgg16.plot import plot_run, run_figures
+from vgg16.plot import (
+    comparison_figure,
+    confusion_figure,
+    eval_figures,
+    mistakes_figure,
+    per_class_figure,
+    plot_run,
+    run_figures,
+)
 
 EPOCHS = [1.0, 2.0, 3.0, 4.0]
 PLOTS = ["loss.png", "lr.png", "accuracy.png"]
@@ -170,44 +183,46 @@ def test_a_run_of_zoo_checkpoints_only_still_plots_its_training(tmp_path: Path):
     assert _curves(figures["loss.png"].axes[0])[0][1] == [2.22645, 1.079721, 0.483118, 0.318211]
 
 
-def test_plot_run_writes_three_valid_pngs_and_no_temporary_files(tmp_path: Path):
+def test_plot_run_writes_valid_pngs_and_no_temporary_files(tmp_path: Path):
     history, selection = _files(tmp_path / "run")
     out_dir = tmp_path / "plots"
-    paths = plot_run(history, selection, out_dir)
-    assert paths == [out_dir / name for name in PLOTS]
-    assert sorted(p.name for p in out_dir.iterdir()) == sorted(PLOTS)
+    paths = plot_run(history, selection, _eval_folder(tmp_path / "eval"), out_dir)
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(p.name for p in paths)
     for path in paths:
         with Image.open(path) as image:
-            assert image.format == "PNG"
-            assert image.size == (600, 400)
             image.verify()
 
 
 def test_the_png_size_does_not_depend_on_the_users_matplotlib_settings(tmp_path: Path):
-    """6 x 4 inches at 100 dpi whatever a matplotlibrc says (here 200 and 300 dpi), so the
-    report's images are the same on every machine."""
+    """Each figure's inches at 100 dpi whatever a matplotlibrc says (here 200 and 300 dpi), so
+    the report's images are the same on every machine."""
     history, selection = _files(tmp_path / "run")
     with matplotlib.rc_context({"figure.dpi": 200, "savefig.dpi": 300}):
-        paths = plot_run(history, selection, tmp_path / "plots")
+        paths = plot_run(history, selection, _eval_folder(tmp_path / "eval"), tmp_path / "plots")
     for path in paths:
         with Image.open(path) as image:
-            assert image.size == (600, 400)
+            assert image.size == SIZES[path.name]
+
+
+def _plot_argv(history: Path, selection: Path, eval_dir: Path, out_dir: Path) -> list[str]:
+    return ["plot", "--history", str(history), "--selection", str(selection),
+            "--eval", str(eval_dir), "--output", str(out_dir)]  # fmt: skip
 
 
 def test_the_plot_command_writes_the_pngs_and_names_them(tmp_path: Path, capsys):
     history, selection = _files(tmp_path / "run")
     out_dir = tmp_path / "plots"
-    argv = ["plot", "--history", str(history), "--selection", str(selection)]
-    assert main([*argv, "--output", str(out_dir)]) == 0
-    assert capsys.readouterr().out == "".join(f"wrote {out_dir / name}\n" for name in PLOTS)
-    assert sorted(p.name for p in out_dir.iterdir()) == sorted(PLOTS)
+    argv = _plot_argv(history, selection, _eval_folder(tmp_path / "eval"), out_dir)
+    assert main(argv) == 0
+    assert capsys.readouterr().out == "".join(f"wrote {out_dir / name}\n" for name in SIZES)
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(SIZES)
 
 
 def test_the_plot_command_names_a_missing_history(tmp_path: Path, capsys):
     _, selection = _files(tmp_path / "run")
     missing = tmp_path / "nowhere" / "history.csv"
-    argv = ["plot", "--history", str(missing), "--selection", str(selection)]
-    assert main([*argv, "--output", str(tmp_path / "plots")]) == 1
+    argv = _plot_argv(missing, selection, _eval_folder(tmp_path / "eval"), tmp_path / "plots")
+    assert main(argv) == 1
     assert capsys.readouterr().err == f"vgg16 plot: error: {missing} does not exist\n"
     assert not (tmp_path / "plots").exists()
 
@@ -215,7 +230,7 @@ def test_the_plot_command_names_a_missing_history(tmp_path: Path, capsys):
 def test_a_history_without_loss_names_the_file_and_column(tmp_path: Path):
     history, selection = _files(tmp_path / "run", history=HISTORY.replace("loss", "x_loss", 1))
     with pytest.raises(ValueError, match=f"{history} has no column loss"):
-        plot_run(history, selection, tmp_path / "plots")
+        plot_run(history, selection, _eval_folder(tmp_path / "eval"), tmp_path / "plots")
     assert not (tmp_path / "plots").exists()
 
 
@@ -223,4 +238,245 @@ def test_a_selection_without_a_selected_row_is_refused(tmp_path: Path):
     history, selection = _files(tmp_path / "run", selection=SELECTION.replace("True", "False"))
     assert "True" not in selection.read_text()
     with pytest.raises(ValueError, match=f"{selection}: expected exactly one selected row"):
-        plot_run(history, selection, tmp_path / "plots")
+        plot_run(history, selection, _eval_folder(tmp_path / "eval"), tmp_path / "plots")
+
+
+# The test-set figures, from a hand-made confusion matrix. Classes: cat, dog, ant, bee; ant
+# has no test image.
+NAMES = ["cat", "dog", "ant", "bee"]
+CONFUSION_CSV = """true\\predicted,cat,dog,ant,bee
+cat,5,0,3,1
+dog,2,6,0,0
+ant,0,0,0,0
+bee,0,3,1,4
+"""
+#: Each count over its row's total (9, 8, 0, 8), by hand.
+SHARES = [[5 / 9, 0, 3 / 9, 1 / 9], [2 / 8, 6 / 8, 0, 0], [0, 0, 0, 0], [0, 3 / 8, 1 / 8, 4 / 8]]
+#: (x, y) = (predicted, true) of every non-zero cell, and its count.
+CELLS = {(0, 0): "5", (2, 0): "3", (3, 0): "1", (0, 1): "2", (1, 1): "6", (1, 3): "3",
+         (2, 3): "1", (3, 3): "4"}  # fmt: skip
+#: Off-diagonal counts, largest first, ties (3 and 3, 1 and 1) in class order.
+PAIRS = ["cat → ant: 3 (33%)", "bee → dog: 3 (38%)", "dog → cat: 2 (25%)", "cat → bee: 1 (11%)",
+         "bee → ant: 1 (12%)"]  # fmt: skip
+METRICS = {"top1": 0.6, "top5": 1.0, "num_images": 25,
+           "per_class_accuracy": {"cat": 5 / 9, "dog": 0.75, "ant": None, "bee": 0.5}}  # fmt: skip
+MISTAKE_ROWS = [
+    {"index": "7", "true": "cat", "predicted": "ant", "probability": "0.9876",
+     "true_probability": "0.01"},
+    {"index": "3", "true": "bee", "predicted": "dog", "probability": "0.5004",
+     "true_probability": "0.4"},
+]  # fmt: skip
+SIZES = {"loss.png": (600, 400), "lr.png": (600, 400), "accuracy.png": (600, 400),
+         "confusion.png": (1200, 700), "per_class.png": (800, 700),
+         "mistakes.png": (1200, 750)}  # fmt: skip
+
+
+def _pixels(count: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)
+
+
+def _eval_folder(folder: Path, mistakes: list[dict] = MISTAKE_ROWS) -> Path:
+    """An evaluate folder as the pipeline writes it, by hand."""
+    folder.mkdir(parents=True)
+    (folder / "confusion.csv").write_text(CONFUSION_CSV)
+    (folder / "metrics.json").write_text(json.dumps(METRICS))
+    columns = "index,true,predicted,probability,true_probability"
+    lines = [",".join(row[c] for c in columns.split(",")) for row in mistakes]
+    (folder / "mistakes.csv").write_text("\n".join([columns, *lines]) + "\n")
+    index = np.array([int(row["index"]) for row in mistakes], dtype=np.int64)
+    np.savez(folder / "mistakes.npz", images=_pixels(len(mistakes)), index=index)
+    return folder
+
+
+def _heatmap(figure) -> tuple[Axes, Axes]:
+    """The heatmap's axes and the axes listing the confused pairs beside it."""
+    (heat,) = [ax for ax in figure.axes if ax.get_images()]
+    (listing,) = [ax for ax in figure.axes if ax.get_title(loc="left").startswith("Most")]
+    return heat, listing
+
+
+def _ticks(axis) -> list[str]:
+    return [label.get_text() for label in axis.get_ticklabels()]
+
+
+def _bars(ax: Axes) -> list[tuple[float, float]]:
+    """(y, length) of every horizontal bar, top to bottom."""
+    return sorted((p.get_y() + p.get_height() / 2, p.get_width()) for p in ax.patches)
+
+
+def test_the_confusion_heatmap_colours_each_row_by_its_share_and_writes_the_counts(
+    tmp_path: Path,
+):
+    figure = eval_figures(_eval_folder(tmp_path / "eval"))["confusion.png"]
+    heat, listing = _heatmap(figure)
+    np.testing.assert_allclose(heat.get_images()[0].get_array(), SHARES)
+    assert heat.get_images()[0].get_clim() == (0, 1)
+    assert _ticks(heat.xaxis) == NAMES and _ticks(heat.yaxis) == NAMES
+    assert (heat.get_xlabel(), heat.get_ylabel()) == ("predicted class", "true class")
+    assert heat.get_title() == "Confusion matrix, test split (25 images)"
+    assert {text.get_position(): text.get_text() for text in heat.texts} == CELLS
+    assert [text.get_text() for text in listing.texts] == PAIRS
+
+
+def test_a_confusion_matrix_without_confusions_says_so():
+    figure = confusion_figure(["a", "b"], np.array([[3, 0], [0, 2]]))
+    _, listing = _heatmap(figure)
+    assert [text.get_text() for text in listing.texts] == ["no confusions"]
+
+
+def _chain(n: int) -> np.ndarray:
+    """n classes, 50 right each; class i is taken for i + 1 (i + 1) times: the most confused
+    pairs are the last ones, (n-2 → n-1) first."""
+    confusion = 50 * np.eye(n, dtype=np.int64)
+    for i in range(n - 1):
+        confusion[i, i + 1] = i + 1
+    return confusion
+
+
+@pytest.mark.parametrize(("n", "counts_shown"), [(20, True), (21, False), (50, False)])
+def test_counts_are_written_up_to_20_classes_and_the_heatmap_is_drawn_up_to_50(
+    n: int, counts_shown: bool
+):
+    names = [f"c{i}" for i in range(n)]
+    heat, listing = _heatmap(confusion_figure(names, _chain(n)))
+    assert heat.get_images()[0].get_array().shape == (n, n)
+    assert _ticks(heat.yaxis) == names
+    assert len(heat.texts) == (2 * n - 1 if counts_shown else 0)
+    # The k-th pair: class n-1-k taken n-k times for the next one, of its 50 + n-k images.
+    assert [text.get_text() for text in listing.texts] == [
+        f"c{n - 1 - k} → c{n - k}: {n - k} ({(n - k) / (50 + n - k):.0%})" for k in range(1, 11)
+    ]
+
+
+def test_above_50_classes_the_20_most_confused_pairs_replace_the_heatmap():
+    n = 51
+    names = [f"c{i}" for i in range(n)]
+    figure = confusion_figure(names, _chain(n))
+    assert not [ax for ax in figure.axes if ax.get_images()]
+    (ax,) = figure.axes
+    assert [length for _, length in _bars(ax)] == [float(50 - k) for k in range(20)]
+    assert _ticks(ax.yaxis) == [f"c{49 - k} → c{50 - k}" for k in range(20)]
+    assert ax.get_title() == "The 20 most confused pairs of 51 classes, test split (3825 images)"
+
+
+def test_per_class_accuracy_is_sorted_best_first_with_the_class_counts(tmp_path: Path):
+    """ant has no test image, so no accuracy: it is left out and counted in the title."""
+    figure = eval_figures(_eval_folder(tmp_path / "eval"))["per_class.png"]
+    (ax,) = figure.axes
+    assert _bars(ax) == [(0, 0.75), (1, pytest.approx(5 / 9)), (2, 0.5)]
+    assert _ticks(ax.yaxis) == ["dog (n=8)", "cat (n=9)", "bee (n=8)"]
+    assert ax.get_title() == "Test accuracy per class (3 classes); 1 without test images"
+    (top1,) = ax.get_lines()
+    assert list(top1.get_xdata()) == [0.6, 0.6]
+    assert _legend(ax) == ["test top-1 0.6000"]
+    assert [text.get_text() for text in ax.texts] == ["0.75", "0.56", "0.50"]
+
+
+@pytest.mark.parametrize("n", [50, 60])
+def test_above_50_classes_only_the_20_best_and_20_worst_are_shown(n: int):
+    """Accuracy of class c{i} is i / 100; c0 and c1 tie at 0.5 and keep their class order."""
+    accuracy = {f"c{i}": i / 100 for i in range(n)}
+    accuracy["c0"] = accuracy["c1"] = 0.5
+    counts = {f"c{i}": 100 + i for i in range(n)}
+    (ax,) = per_class_figure(accuracy, counts, 0.3).axes
+    order = sorted(accuracy, key=lambda name: -accuracy[name])
+    assert order.index("c0") == order.index("c1") - 1  # tie in class order
+    labels = [f"{name} (n={counts[name]})" for name in order]
+    if n == 50:
+        assert _ticks(ax.yaxis) == labels
+        assert [length for _, length in _bars(ax)] == [accuracy[name] for name in order]
+    else:
+        assert _ticks(ax.yaxis) == [*labels[:20], "(20 more)", *labels[-20:]]
+        shown = [*order[:20], *order[-20:]]
+        assert [y for y, _ in _bars(ax)] == [*range(20), *range(21, 41)]
+        assert [length for _, length in _bars(ax)] == [accuracy[name] for name in shown]
+        assert ax.get_title() == "Test accuracy, the 20 best and worst of 60 classes"
+
+
+def test_the_gallery_shows_each_mistake_in_order_with_its_classes_and_probability(
+    tmp_path: Path,
+):
+    figure = eval_figures(_eval_folder(tmp_path / "eval"))["mistakes.png"]
+    shown = [ax for ax in figure.axes if ax.get_images()]
+    assert len(figure.axes) == 32 and len(shown) == 2
+    for ax, image in zip(shown, _pixels(2), strict=True):
+        np.testing.assert_array_equal(ax.get_images()[0].get_array(), image)
+    assert [ax.get_title() for ax in shown] == [
+        "true cat\npredicted ant\np = 0.988",
+        "true bee\npredicted dog\np = 0.500",
+    ]
+    assert figure.get_suptitle().startswith("The 2 most confident mistakes among the 25 test")
+
+
+def test_a_network_without_mistakes_gets_a_gallery_that_says_so(tmp_path: Path):
+    figure = eval_figures(_eval_folder(tmp_path / "eval", mistakes=[]))["mistakes.png"]
+    assert not figure.axes
+    assert figure.get_suptitle() == "No mistakes among the 25 test images"
+
+
+def test_mistakes_and_images_of_other_lengths_are_refused():
+    with pytest.raises(ValueError, match="2 mistakes and 1 images"):
+        mistakes_figure(MISTAKE_ROWS, _pixels(1), 25)
+
+
+def test_the_comparison_draws_each_runs_val_top1_and_stars_its_selected_checkpoint():
+    """In the order given (the summary's: the best test top-1 first)."""
+    zeta = selection_csv(4).splitlines()
+    alpha = selection_csv(3, [(1, 0.2, 0.6, 3.0), (2, 0.5, 0.9, 1.0), (3, 0.7, 0.9, 0.8)])
+    rows = {name: list(csv.DictReader(io.StringIO(text)))
+            for name, text in (("zeta", "\n".join(zeta)), ("alpha", alpha))}  # fmt: skip
+    (ax,) = comparison_figure(rows, {"zeta": 0.91, "alpha": 0.96}).axes
+    assert _curves(ax) == [
+        (EPOCHS, [0.1111, 0.3403, 0.7847, 0.9444], "o"),
+        ([4.0], [0.9444], "*"),
+        ([1.0, 2.0, 3.0], [0.2, 0.5, 0.7], "o"),
+        ([3.0], [0.7], "*"),
+    ]
+    lines = ax.get_lines()
+    assert lines[1].get_color() == lines[0].get_color() != lines[2].get_color()
+    assert lines[3].get_color() == lines[2].get_color()
+    assert _legend(ax) == ["zeta: test top-1 0.9100", "alpha: test top-1 0.9600"]
+    assert ax.get_ylim() == (0.0, 1.02)
+
+
+def test_plot_run_writes_every_figure_at_its_size(tmp_path: Path):
+    history, selection = _files(tmp_path / "run")
+    out_dir = tmp_path / "plots"
+    paths = plot_run(history, selection, _eval_folder(tmp_path / "eval"), out_dir)
+    assert paths == [out_dir / name for name in SIZES]
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(SIZES)
+    for path in paths:
+        with Image.open(path) as image:
+            assert (image.format, image.size) == ("PNG", SIZES[path.name])
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda f: (f / "mistakes.npz").unlink(), "mistakes.npz does not exist"),
+        (lambda f: np.savez(f / "mistakes.npz", images=_pixels(2), index=np.array([3, 7])),
+         "mistakes.npz holds other images than"),
+        (lambda f: (f / "metrics.json").write_text(json.dumps({**METRICS, "per_class_accuracy":
+                                                               {"cat": 1.0}})),
+         "name other classes"),
+        (lambda f: (f / "metrics.json").write_text(json.dumps({"top1": 0.6})),
+         "has no key num_images, per_class_accuracy"),
+        (lambda f: (f / "confusion.csv").write_text(CONFUSION_CSV.replace("\nant,", "\nbat,")),
+         "is not a confusion matrix"),
+    ],
+)  # fmt: skip
+def test_eval_files_that_do_not_fit_are_named_and_nothing_is_written(
+    tmp_path: Path, damage, message: str
+):
+    history, selection = _files(tmp_path / "run")
+    folder = _eval_folder(tmp_path / "eval")
+    damage(folder)
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        plot_run(history, selection, folder, tmp_path / "plots")
+    assert not (tmp_path / "plots").exists()
+
+
+def test_the_comparison_refuses_a_run_without_its_selected_checkpoint():
+    rows = list(csv.DictReader(io.StringIO(SELECTION.replace("True", "False"))))
+    with pytest.raises(ValueError, match="^run zeta's selection: expected exactly one selected"):
+        comparison_figure({"zeta": rows}, {"zeta": 0.9})

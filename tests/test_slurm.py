@@ -130,6 +130,17 @@ def test_a_requeued_two_worker_job_stops_gracefully_restarts_and_ends_exactly(
     assert_same_checkpoint(train / "ckpt" / final, two_worker_reference / "ckpt" / final)
 
 
+def test_the_two_worker_run_also_selects_and_evaluates_with_two_workers(finished):
+    """`workers: 2` in a run applies to its train, select and evaluate jobs alike, and they
+    load what the two workers wrote."""
+    run = finished.workdir / "results" / "runs" / "tiny_w2"
+    assert len((run / "select" / "selection.csv").read_text().splitlines()) == 1 + 6
+    assert json.loads((run / "eval" / "metrics.json").read_text())["num_images"] == 40
+    for rule in ("select", "evaluate"):
+        log = (finished.workdir / "results" / "logs" / rule / "tiny_w2.log").read_text()
+        assert "launching 2 workers: msrun" in log and "===== worker_1.log =====" in log
+
+
 def test_several_nodes_path_runs_srun_msrun_per_node_with_one_node(
     finished, two_worker_reference, tmp_path
 ):

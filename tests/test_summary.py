@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from PIL import Image
 
 from vgg16.cli import main
 from vgg16.summary import format_table, summarise
@@ -39,6 +40,13 @@ def selection(chosen: int) -> str:
 
 
 SELECTION = selection(3)
+
+
+def SELECTION_ROWS(chosen: int) -> list[dict[str, str]]:  # noqa: N802 (read like SELECTION)
+    """The rows of `selection(chosen)` as the tables module reads them."""
+    return [dict(zip(("checkpoint", "epoch", "val_top1", "val_top5", "val_loss", "selected"),
+                     line.split(","), strict=True))
+            for line in selection(chosen).splitlines()[1:]]  # fmt: skip
 
 
 def _metrics(top1: float, dataset: str = "digits") -> dict:
@@ -90,8 +98,8 @@ def test_summarise_reports_the_checkpoint_select_chose(tmp_path: Path):
     assert [p.name for p in out.parent.iterdir()] == ["summary.csv"]
 
 
-#: The two runs of `_two_runs` as `vgg16 summary` prints them: sorted by name, accuracies to
-#: 4 decimals, no index column.
+#: The two runs of `_two_runs` as `vgg16 summary` prints them: the best test top-1 first,
+#: accuracies to 4 decimals, no index column.
 TABLE = """\
   run dataset             recipe  epochs val_top1 val_top5 test_top1 test_top5  train_seconds
 alpha  digits config/digits.yaml       4   0.7847   1.0000    0.9600    1.0000          106.5
@@ -108,21 +116,36 @@ def test_format_table_aligns_columns_and_gives_accuracies_four_decimals(tmp_path
     assert format_table(summarise(_two_runs(tmp_path), tmp_path / "summary.csv")) == TABLE
 
 
-def test_the_summary_command_prints_the_table_and_writes_the_csv(tmp_path: Path, capsys):
-    """The per-run files are given in --runs order (zeta first); the table is sorted."""
+def test_the_summary_command_prints_the_table_and_writes_the_csv_and_the_comparison(
+    tmp_path: Path, capsys
+):
+    """The per-run files are given in --runs order (zeta first); the table is sorted by test
+    top-1, and the comparison's legend follows it."""
     runs = _two_runs(tmp_path)
-    out = tmp_path / "summary.csv"
-    argv = ["summary", "--output", str(out), "--runs", "zeta", "alpha"]
+    out, comparison = tmp_path / "summary.csv", tmp_path / "plots" / "comparison.png"
+    argv = ["summary", "--output", str(out), "--comparison", str(comparison),
+            "--runs", "zeta", "alpha"]  # fmt: skip
     for flag, key in [("--history", "history"), ("--selection", "selection"),
                       ("--metrics", "metrics"), ("--recipes", "recipe")]:  # fmt: skip
         argv += [flag, str(runs["zeta"][key]), str(runs["alpha"][key])]
     assert main(argv) == 0
-    assert capsys.readouterr().out == TABLE + "\n"
+    assert capsys.readouterr().out == TABLE + f"\nwrote {comparison}\n"
     assert out.read_text() == (
         "run,dataset,recipe,epochs,val_top1,val_top5,test_top1,test_top5,train_seconds\n"
         "alpha,digits,config/digits.yaml,4,0.7847,1.0,0.96,1.0,106.5\n"
         "zeta,cifar10,config/zeta.yaml,4,0.9444,0.9931,0.91,1.0,106.5\n"
     )
+    with Image.open(comparison) as image:
+        assert (image.format, image.size) == ("PNG", (800, 500))
+
+
+def test_the_summary_puts_the_best_test_top1_first_and_ties_in_name_order(tmp_path: Path):
+    """A learning-rate sweep reads from the top: the names' order is not the results'."""
+    top1 = {"lr01": 0.90, "lr02": 0.97, "lr05": 0.93, "lr10": 0.97}
+    runs = {name: _run(tmp_path / name, _metrics(value)) for name, value in top1.items()}
+    df = summarise(runs, tmp_path / "summary.csv")
+    assert list(df["run"]) == ["lr02", "lr10", "lr05", "lr01"]
+    assert list(pd.read_csv(tmp_path / "summary.csv")["run"]) == list(df["run"])
 
 
 #: Each per-run file flag of `vgg16 summary` and the key of its path in a `_run`.
@@ -140,7 +163,8 @@ def test_the_summary_command_names_each_file_list_of_another_length(
     """Two runs; the flags in `counts` give that many files instead of two."""
     run = _run(tmp_path / "a", _metrics(0.96))
     out = tmp_path / "summary.csv"
-    argv = ["summary", "--output", str(out), "--runs", "a", "b"]
+    argv = ["summary", "--output", str(out), "--comparison", str(tmp_path / "c.png"),
+            "--runs", "a", "b"]  # fmt: skip
     for flag, key in FILE_FLAGS.items():
         argv += [flag, *[str(run[key])] * counts.get(flag, 2)]
     assert main(argv) == 1
@@ -202,3 +226,26 @@ def test_a_selection_without_a_selected_row_is_named(tmp_path: Path):
     with pytest.raises(ValueError) as err:
         summarise({"run": run}, tmp_path / "summary.csv")
     assert str(err.value) == f"{run['selection']}: expected exactly one selected row, found 0"
+
+
+def test_the_comparison_draws_every_runs_selection_in_the_summarys_order(
+    tmp_path: Path, monkeypatch
+):
+    """What `vgg16 summary` hands to the comparison figure (whose drawing test_plot checks)."""
+    from vgg16 import plot
+
+    drawn = []
+    figure = plot.comparison_figure
+    monkeypatch.setattr(
+        plot, "comparison_figure", lambda *args: drawn.append(args) or figure(*args)
+    )
+    runs = _two_runs(tmp_path)
+    argv = ["summary", "--output", str(tmp_path / "s.csv"), "--comparison",
+            str(tmp_path / "c.png"), "--runs", "zeta", "alpha"]  # fmt: skip
+    for flag, key in FILE_FLAGS.items():
+        argv += [flag, str(runs["zeta"][key]), str(runs["alpha"][key])]
+    assert main(argv) == 0
+    ((selections, test_top1),) = drawn
+    assert list(selections) == ["alpha", "zeta"]
+    assert selections["zeta"] == SELECTION_ROWS(4) and selections["alpha"] == SELECTION_ROWS(3)
+    assert test_top1 == {"alpha": 0.96, "zeta": 0.91}

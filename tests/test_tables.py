@@ -1,10 +1,21 @@
-"""The CSV tables the stages hand to each other: columns, checked reading, the selected row."""
+"""The CSV tables the stages hand to each other: columns, checked reading, the selected row,
+the confusion matrix, and the mistakes with their images."""
 
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from vgg16.tables import HISTORY, SELECTION, selected_row
+from vgg16.tables import (
+    HISTORY,
+    SELECTION,
+    read_confusion,
+    read_mistakes,
+    selected_row,
+    write_confusion,
+    write_mistakes,
+)
 
 HISTORY_ROWS = [
     {"epoch": 1, "step": 20, "loss": 2.22645, "lr": 0.048, "img_per_s": 46.89, "seconds": 27.3},
@@ -104,3 +115,64 @@ def test_selected_row_refuses_none_or_several_and_names_the_file(selected, found
     assert str(err.value) == (
         f"runs/a/select/selection.csv: expected exactly one selected row, found {found}"
     )
+
+
+def test_a_mistakes_table_with_only_a_header_is_a_network_without_mistakes(tmp_path: Path):
+    write_mistakes(tmp_path, [], np.zeros((0, 32, 32, 3), np.uint8))
+    assert (tmp_path / "mistakes.csv").read_bytes() == (
+        b"index,true,predicted,probability,true_probability\r\n"
+    )
+    rows, images = read_mistakes(tmp_path)
+    assert rows == [] and images.shape == (0, 32, 32, 3)
+
+
+def test_mistakes_come_back_with_their_images_in_order(tmp_path: Path):
+    rows = [{"index": "9", "true": "cat", "predicted": "dog", "probability": "0.9",
+             "true_probability": "0.05"},
+            {"index": "2", "true": "dog", "predicted": "cat", "probability": "0.8",
+             "true_probability": "0.1"}]  # fmt: skip
+    images = np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3)
+    write_mistakes(tmp_path, rows, images)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mistakes.csv", "mistakes.npz"]
+    got_rows, got_images = read_mistakes(tmp_path)
+    assert got_rows == rows
+    np.testing.assert_array_equal(got_images, images)
+    assert got_images.dtype == np.uint8
+    with np.load(tmp_path / "mistakes.npz") as data:
+        assert data["index"].tolist() == [9, 2]
+
+
+def test_mistakes_and_images_of_other_counts_are_refused(tmp_path: Path):
+    rows = [{"index": "9", "true": "a", "predicted": "b", "probability": "0.9",
+             "true_probability": "0.1"}]  # fmt: skip
+    with pytest.raises(ValueError, match="^1 mistakes but 0 images$"):
+        write_mistakes(tmp_path, rows, np.zeros((0, 4, 4, 3), np.uint8))
+    assert not list(tmp_path.iterdir())
+
+
+CONFUSION_CSV = "true\\predicted,cat,dog\r\ncat,3,1\r\ndog,0,2\r\n"
+
+
+def test_a_confusion_matrix_is_written_with_class_names_along_both_sides(tmp_path: Path):
+    path = write_confusion(tmp_path, ["cat", "dog"], np.array([[3, 1], [0, 2]]))
+    assert path == tmp_path / "confusion.csv"
+    assert path.read_bytes() == CONFUSION_CSV.encode()
+    names, counts = read_confusion(path)
+    assert names == ["cat", "dog"] and counts.tolist() == [[3, 1], [0, 2]]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "predicted,cat,dog\ncat,3,1\ndog,0,2\n",  # not the corner cell
+        "true\\predicted,cat,dog\ndog,0,2\ncat,3,1\n",  # rows in another order
+        "true\\predicted,cat,dog\ncat,3,1\n",  # a row missing
+        "true\\predicted,cat,dog\ncat,3,1\ndog,0\n",  # a count missing
+    ],
+)
+def test_a_file_that_is_not_a_confusion_matrix_is_named(tmp_path: Path, text: str):
+    path = tmp_path / "confusion.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=f"^{re.escape(str(path))} is not a confusion matrix"):
+        read_confusion(path)

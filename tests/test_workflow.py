@@ -7,7 +7,10 @@ works on its own copy of it, so any test passes or fails alone (`pytest -k`).
 
 from __future__ import annotations
 
+import csv
+import html
 import io
+import json
 import os
 import re
 import shutil
@@ -18,12 +21,15 @@ import tarfile
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
 import yaml
 from conftest import write_source
+from PIL import Image
 
 from vgg16 import checkpoint
+from vgg16.plot import eval_figures
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_RECIPE = {
@@ -44,11 +50,15 @@ DOWNSTREAM = {
     "prepare": {"train", "select", "evaluate", "plot", "summary"},
     "train": {"select", "evaluate", "plot", "summary"},
     "select": {"evaluate", "plot", "summary"},
-    "evaluate": {"summary"},
+    "evaluate": {"plot", "summary"},
     "plot": set(),
     "summary": set(),
 }
 ALL_RULES = {*DOWNSTREAM, "all"}
+#: Every figure of a run and its size in pixels (vgg16/plot.py's inches at 100 dpi).
+FIGURES = {"loss.png": (600, 400), "lr.png": (600, 400), "accuracy.png": (600, 400),
+           "confusion.png": (1200, 700), "per_class.png": (800, 700),
+           "mistakes.png": (1200, 750)}  # fmt: skip
 AFTER_TRAINING = {"train": 1, "select": 1, "evaluate": 1, "plot": 1, "summary": 1, "all": 1}
 
 
@@ -136,8 +146,10 @@ def test_full_run_writes_every_interface_path(finished):
     run = finished / "results" / "runs" / "tiny"
     for path in ("train/history.csv", "train/recipe.yaml", "select/selection.csv",
                  "select/best.ckpt", "eval/metrics.json", "eval/confusion.csv",
-                 "plots/loss.png", "plots/lr.png", "plots/accuracy.png"):  # fmt: skip
+                 "eval/mistakes.csv", "eval/mistakes.npz",
+                 *(f"plots/{name}" for name in FIGURES)):  # fmt: skip
         assert (run / path).is_file(), path
+    assert (finished / "results" / "comparison.png").is_file()
     assert len(list((run / "train" / "ckpt").glob("*.ckpt"))) == 2
     data = finished / "results" / "data" / "tiny"
     assert (data / "verified.json").is_file() and (data / "mindrecord" / "manifest.json").is_file()
@@ -148,15 +160,57 @@ def test_full_run_writes_every_interface_path(finished):
         assert list((finished / "results" / "benchmarks" / rule).glob("*.tsv")), rule
 
 
+def test_the_runs_figures_hold_its_confusion_matrix_metrics_and_mistakes(finished):
+    """The PNGs have their sizes, and the figures `vgg16 plot` drew into them hold the run's
+    own numbers, read here with the csv and json modules."""
+    run = finished / "results" / "runs" / "tiny"
+    for name, size in FIGURES.items():
+        with Image.open(run / "plots" / name) as image:
+            assert image.size == size, name
+    with (run / "eval" / "confusion.csv").open() as f:
+        header, *rows = list(csv.reader(f))
+    counts = np.array([[int(v) for v in row[1:]] for row in rows])
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    with (run / "eval" / "mistakes.csv").open() as f:
+        mistakes = list(csv.DictReader(f))
+    figures = eval_figures(run / "eval")
+
+    (heat,) = [ax for ax in figures["confusion.png"].axes if ax.get_images()]
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    np.testing.assert_allclose(heat.get_images()[0].get_array(), shares)
+    assert [label.get_text() for label in heat.get_yticklabels()] == header[1:]
+
+    (chart,) = figures["per_class.png"].axes
+    bars = sorted(chart.patches, key=lambda bar: bar.get_y())
+    accuracy = [a for a in metrics["per_class_accuracy"].values() if a is not None]
+    assert [bar.get_width() for bar in bars] == sorted(accuracy, reverse=True)
+    assert list(chart.get_lines()[0].get_xdata()) == [metrics["top1"]] * 2
+
+    wrong = int(counts.sum() - np.trace(counts))
+    assert wrong > 0 and len(mistakes) == min(32, wrong)  # all of them, up to 32
+    names = header[1:]
+    for row in mistakes:  # each is one of confusion.csv's off-diagonal counts
+        assert row["true"] != row["predicted"]
+        assert counts[names.index(row["true"]), names.index(row["predicted"])] > 0
+    probabilities = [float(row["probability"]) for row in mistakes]
+    assert probabilities == sorted(probabilities, reverse=True)
+    shown = [ax for ax in figures["mistakes.png"].axes if ax.get_images()]
+    assert [ax.get_title() for ax in shown] == [
+        f"true {row['true']}\npredicted {row['predicted']}\np = {float(row['probability']):.3f}"
+        for row in mistakes
+    ]
+
+
 def test_second_run_has_nothing_to_do(workdir):
     result = snakemake(workdir, *write_config(workdir, {"tiny": tiny_run()}))
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
-def test_eval_batch_size_reruns_evaluation_only(workdir):
+def test_eval_batch_size_reruns_evaluation_and_what_reads_it_only(workdir):
     run = {**tiny_run(), "eval_batch_size": 8}
     result = snakemake(workdir, *write_config(workdir, {"tiny": run}))
-    assert job_counts(result) == {"evaluate": 1, "summary": 1, "all": 1}
+    assert job_counts(result) == {"evaluate": 1, "plot": 1, "summary": 1, "all": 1}
 
 
 def training_hashes(ckpt_dir: Path) -> set[str]:
@@ -189,13 +243,123 @@ def test_training_code_edit_retrains_and_keeps_the_data(workdir):
     assert "epoch 1/2 done" in log and "epoch 2/2 done" in log and "resuming" not in log
 
 
-def test_a_second_run_trains_only_itself(workdir):
-    runs = {"tiny": tiny_run(), "tiny_b": tiny_run(lr_max=0.02)}
-    result = snakemake(workdir, *write_config(workdir, runs))
+#: A learning-rate sweep of two: the session's finished run and a second one.
+SWEEP = {"tiny": tiny_run(), "tiny_b": tiny_run(lr_max=0.02)}
+
+
+@pytest.fixture(scope="module")
+def sweep(finished, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """A copy of the finished run with the second run of `SWEEP` added, after the run that
+    trains it (shared by the tests of the sweep and its report). Read-only."""
+    copy = tmp_path_factory.mktemp("sweep") / "w"
+    shutil.copytree(finished, copy, symlinks=True, copy_function=_link_checkpoints)
+    result = snakemake(copy, *write_config(copy, SWEEP))
+    yield copy, result
+    shutil.rmtree(copy)
+
+
+def test_a_second_run_trains_only_itself(sweep):
+    workdir, result = sweep
     assert job_counts(result) == AFTER_TRAINING
     assert "run=tiny_b" in result.stdout + result.stderr
-    summary = (workdir / "results" / "summary.csv").read_text().splitlines()
-    assert [line.split(",")[0] for line in summary[1:]] == ["tiny", "tiny_b"]
+
+
+def test_the_summary_puts_the_best_test_top1_first(sweep):
+    workdir, _ = sweep
+    runs = workdir / "results" / "runs"
+    top1 = {run: json.loads((runs / run / "eval" / "metrics.json").read_text())["top1"]
+            for run in SWEEP}  # fmt: skip
+    assert top1["tiny"] != top1["tiny_b"], top1  # the sweep tells the orders apart
+    with (workdir / "results" / "summary.csv").open() as f:
+        table = list(csv.DictReader(f))
+    assert [row["run"] for row in table] == sorted(SWEEP, key=lambda run: -top1[run])
+    assert [float(row["test_top1"]) for row in table] == sorted(top1.values(), reverse=True)
+    with Image.open(workdir / "results" / "comparison.png") as image:
+        assert image.size == (800, 500)
+
+
+@pytest.fixture(scope="module")
+def report(sweep, tmp_path_factory) -> Path:
+    """`snakemake --report` of the sweep."""
+    workdir, _ = sweep
+    path = tmp_path_factory.mktemp("report") / "report.html"
+    snakemake(workdir, *write_config(workdir, SWEEP), "--report", str(path))
+    return path
+
+
+#: Where each file is in the report: (category, subcategory).
+REPORT_PLACES = {
+    "plots/loss.png": "training", "plots/lr.png": "training",
+    "plots/accuracy.png": "checkpoint selection", "select/selection.csv": "checkpoint selection",
+    "plots/confusion.png": "test set", "plots/per_class.png": "test set",
+    "eval/confusion.csv": "test set", "eval/metrics.json": "test set",
+    "plots/mistakes.png": "mistakes", "eval/mistakes.csv": "mistakes",
+    "train/recipe.yaml": "recipe",
+}  # fmt: skip
+
+
+def _report_categories(report: Path) -> dict:
+    """The `categories` object the report's page defines: category -> subcategory -> files."""
+    text = report.read_text()
+    start = text.index("var categories = ") + len("var categories = ")
+    return json.JSONDecoder().raw_decode(text[start:])[0]
+
+
+def test_the_report_files_every_result_under_its_run_or_the_summary(report):
+    want = {run: {} for run in SWEEP}
+    for run in SWEEP:
+        for path, place in REPORT_PLACES.items():
+            want[run].setdefault(place, []).append(f"results/runs/{run}/{path}")
+    want["Summary"] = {"Other": ["results/comparison.png", "results/summary.csv"]}
+    got = _report_categories(report)
+    assert {c: {s: sorted(files) for s, files in subs.items()} for c, subs in got.items()} == {
+        c: {s: sorted(files) for s, files in subs.items()} for c, subs in want.items()
+    }
+
+
+def chromium() -> str:
+    """The browser of the report test: $VGG16_CHROMIUM (what tests/browser/install printed:
+    `.ci/run` sets it, so CI never skips this test), else chromium on the PATH."""
+    given = os.environ.get("VGG16_CHROMIUM")
+    found = given or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        pytest.skip(
+            "no chromium on the PATH to open the report in: run tests/browser/install "
+            "(apt-get install chromium, as root or with sudo)"
+        )
+    return found
+
+
+def open_in_browser(report: Path, tmp_path: Path) -> dict:
+    """The report in headless Chromium, with tests/browser/probe.js at the top of a copy of
+    it: after loading, every image it embeds, decoded by the browser (path, loaded, width,
+    height), the errors its scripts raised, its categories and its text."""
+    probe = (REPO / "tests" / "browser" / "probe.js").read_text()
+    page = tmp_path / "report-probed.html"
+    page.write_text(report.read_text().replace("<head>", f"<head><script>{probe}</script>", 1))
+    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu",
+           f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=30000",
+           "--dump-dom", page.as_uri()]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    found = re.search(r'<pre id="vgg16-probe">(.*?)</pre>', result.stdout, re.DOTALL)
+    assert found, f"no probe result:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+    return json.loads(html.unescape(found[1]))
+
+
+def test_every_image_of_the_report_loads_in_a_browser(report, sweep, tmp_path):
+    workdir, _ = sweep
+    seen = open_in_browser(report, tmp_path)
+    assert seen["errors"] == []
+    figures = [f"results/runs/{run}/plots/{name}" for run in SWEEP for name in FIGURES]
+    assert sorted(image["path"] for image in seen["images"]) == sorted(
+        [*figures, "results/comparison.png"]
+    )
+    for image in seen["images"]:
+        with Image.open(workdir / image["path"]) as file:
+            assert image["loaded"] and (image["width"], image["height"]) == file.size, image
+    assert seen["categories"] == _report_categories(report)
+    shown = seen["text"].splitlines()
+    assert {"tiny", "tiny_b", "Summary"} <= set(shown)  # the page's menu, drawn by its scripts
 
 
 def test_a_stopped_train_job_is_retried_and_resumes_exactly(workdir, finished):
@@ -236,30 +400,6 @@ def test_a_stopped_train_job_is_retried_and_resumes_exactly(workdir, finished):
         name = checkpoint.checkpoint_name(epoch)
         got, want = (checkpoint.read(root / ckpt / name)[0] for root in (workdir, finished))
         assert all((got[k].asnumpy() == want[k].asnumpy()).all() for k in want), epoch
-
-
-def test_a_two_worker_run_completes_and_its_checkpoints_load(workdir):
-    runs = {"tiny": tiny_run(), "tiny_w2": {**tiny_run(), "workers": 2}}
-    result = snakemake(workdir, *write_config(workdir, runs))
-    counts = job_counts(result)
-    assert {k: counts.get(k) for k in ("train", "select", "evaluate")} == dict.fromkeys(
-        ("train", "select", "evaluate"), 1
-    )
-    run = workdir / "results" / "runs" / "tiny_w2"
-    logs = sorted(p.name for p in (run / "train" / "msrun").glob("worker_*.log"))
-    assert logs == ["worker_0.log", "worker_1.log"]
-    train_log = (workdir / "results" / "logs" / "train" / "tiny_w2.log").read_text()
-    assert "===== worker_1.log =====" in train_log and "2 worker(s)" in train_log
-    # select and evaluate loaded the checkpoints the two workers wrote.
-    assert len((run / "select" / "selection.csv").read_text().splitlines()) == 3
-    assert '"num_images": 40' in (run / "eval" / "metrics.json").read_text()
-
-
-def test_report_renders(workdir):
-    args = write_config(workdir, {"tiny": tiny_run()})
-    snakemake(workdir, *args, "--report", str(workdir / "results" / "report.html"))
-    html = (workdir / "results" / "report.html").read_text()
-    assert "selection.csv" in html and "accuracy.png" in html
 
 
 IMPORTED = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s+vgg16(?:\.(\w+))?$", re.MULTILINE)

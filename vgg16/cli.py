@@ -164,16 +164,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data_path", type=Path, required=True)
     p.add_argument("--pre_trained", type=Path, required=True, help="checkpoint (seed flag)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
-    p.add_argument("--output", type=Path, help="folder for metrics.json and confusion.csv")
+    p.add_argument(
+        "--output",
+        type=Path,
+        help="folder for metrics.json, confusion.csv, mistakes.csv and mistakes.npz",
+    )
     _parallel_flags(p)
 
-    p = stage("plot", "loss, lr and accuracy plots of a run")
+    p = stage("plot", "a run's plots: training, test-set confusions and classes, mistakes")
     p.add_argument("--history", type=Path, required=True)
     p.add_argument("--selection", type=Path, required=True)
+    p.add_argument(
+        "--eval",
+        type=Path,
+        required=True,
+        help="evaluate's folder: metrics.json, confusion.csv, mistakes.csv, mistakes.npz",
+    )
     p.add_argument("--output", type=Path, required=True)
 
     p = stage("summary", "one row per run: validation and test accuracy, training time")
     p.add_argument("--output", type=Path, required=True, help="summary.csv to write")
+    p.add_argument(
+        "--comparison",
+        type=Path,
+        required=True,
+        help="PNG to write: every run's validation top-1 per epoch on shared axes",
+    )
     p.add_argument("--runs", nargs="+", required=True, help="run names")
     for what in ("history", "selection", "metrics", "recipes"):
         p.add_argument(

@@ -59,16 +59,19 @@ def _normalize(recipe: Recipe) -> list:
     ]
 
 
-def image_transforms(recipe: Recipe, *, encoded: bool) -> list:
+def image_transforms(recipe: Recipe, *, encoded: bool, normalize: bool = True) -> list:
     """The zoo's evaluation transforms. `encoded`: the image column holds JPEG bytes, not
     pixels. Images of any size are accepted (`predict`): CIFAR-style ones are resized to
-    `image_size`, which leaves a 32x32 image's pixels exactly as they are at 32 px."""
+    `image_size`, which leaves a 32x32 image's pixels exactly as they are at 32 px.
+    `normalize=False` stops before normalisation: uint8 HWC RGB pixels, as the network sees
+    them."""
     size = tuple(recipe.image_size)
     decode = [vision.Decode()] if encoded else []
+    last = _normalize(recipe) if normalize else []
     if recipe.dataset in CIFAR_FAMILY:
-        return [*decode, vision.Resize(size), *_normalize(recipe)]
+        return [*decode, vision.Resize(size), *last]
     short_side = round(size[0] * 256 / 224)  # 256 for the zoo's 224 px
-    return [*decode, vision.Resize(short_side), vision.CenterCrop(size), *_normalize(recipe)]
+    return [*decode, vision.Resize(short_side), vision.CenterCrop(size), *last]
 
 
 def _augmentation(recipe: Recipe, epoch: int) -> tuple[randomness.Augment, list]:
@@ -81,12 +84,18 @@ def _augmentation(recipe: Recipe, epoch: int) -> tuple[randomness.Augment, list]
     return randomness.ImagenetAugment(recipe.seed, epoch, size, recipe.random_flip), []
 
 
+def evaluation_indices(count: int, num_shards: int = 1, shard_id: int = 0) -> range:
+    """The split positions of the records worker `shard_id` evaluates, in order: every
+    num_shards-th record from shard_id on (disjoint, covering, unpadded), so that counts add
+    up across workers."""
+    return range(shard_id, count, num_shards)
+
+
 def _evaluation_sampler(count: int, num_shards: int, shard_id: int) -> dict:
-    """Every image exactly once: worker `shard_id` takes every num_shards-th record from
-    shard_id on (disjoint, covering, unpadded), so that counts add up across workers."""
+    """Every image exactly once, in `evaluation_indices` order."""
     if num_shards == 1:
         return {"shuffle": False}
-    return {"sampler": ds.SubsetSampler(list(range(shard_id, count, num_shards)))}
+    return {"sampler": ds.SubsetSampler(list(evaluation_indices(count, num_shards, shard_id)))}
 
 
 def _source_dataset(source: DataSource, files: Split, sharding: dict) -> ds.Dataset:
@@ -130,6 +139,26 @@ def create_dataset(
     )
     data = data.map(transforms.TypeCast(mstype.int32), input_columns="label")
     return data.batch(batch_size, drop_remainder=False)
+
+
+def network_pixels(
+    source: DataSource, recipe: Recipe, split: str, indices: list[int]
+) -> np.ndarray:
+    """The images at positions `indices` of `split` as the network sees them, before
+    normalisation (decoded, resized, cropped): (N, H, W, 3) uint8 RGB, in the order given."""
+    source.check(recipe)
+    height, width = recipe.image_size
+    if not indices:
+        return np.zeros((0, height, width, 3), dtype=np.uint8)
+    wanted = sorted(set(indices))
+    records = _source_dataset(source, source.split(split), {"sampler": ds.SubsetSampler(wanted)})
+    data = records.map(
+        image_transforms(recipe, encoded=source.encoding == "jpeg", normalize=False),
+        input_columns="image",
+    )
+    rows = data.create_dict_iterator(num_epochs=1, output_numpy=True)
+    pixels = dict(zip(wanted, (row["image"] for row in rows), strict=True))
+    return np.stack([pixels[i] for i in indices])
 
 
 def train_steps(source: DataSource, recipe: Recipe, num_shards: int) -> int:

@@ -1,37 +1,76 @@
-"""`vgg16 plot`: loss, learning-rate and validation-accuracy plots of one run.
+"""`vgg16 plot`: the figures of one run, and the comparison of several.
 
-Only `history.csv` (train) and `selection.csv` (select) are read, so this module needs neither
-MindSpore nor a checkpoint and stays cheap to import in the workflow's report rules. Every
-output goes through a temporary name and `os.replace`, so a killed job never leaves a
-half-written file that Snakemake would take as finished.
+Training: loss, learning rate and validation accuracy (`history.csv`, `selection.csv`). Test
+set (`evaluate`'s folder): the confusion matrix, the per-class accuracy and a gallery of the
+most confident mistakes. `vgg16 summary` draws every run's validation top-1 on shared axes
+with `comparison_figure`. Only those files are read, so this module needs neither MindSpore
+nor a checkpoint and stays cheap to import in the workflow's report rules. Every output goes
+through a temporary name and `os.replace`, so a killed job never leaves a half-written file
+that Snakemake would take as finished.
+
+Each figure is built by a function that returns the `Figure` (a bare one, no pyplot), so the
+tests read back what it draws (bar lengths, the heatmap's array, the labels) and compare it to
+the files it was drawn from.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from vgg16.atomic import atomic_write
-from vgg16.tables import HISTORY, SELECTION, selected_row
+from vgg16.tables import (
+    CONFUSION,
+    HISTORY,
+    MISTAKES_KEPT,
+    SELECTION,
+    read_confusion,
+    read_mistakes,
+    selected_row,
+)
 
-FIGSIZE = (6, 4)
 DPI = 100
+#: Inches of each figure (at `DPI`: 600 x 400 pixels for the training plots, and so on).
+FIGSIZE = (6, 4)
+CONFUSION_FIGSIZE = (12, 7)
+PER_CLASS_FIGSIZE = (8, 7)
+GALLERY_FIGSIZE = (12, 7.5)
+COMPARISON_FIGSIZE = (8, 5)
+#: Above this many classes (ImageNet has 1,000) a heatmap's cells and a bar per class are
+#: too small to read: the confusion figure shows the `PAIRS_INSTEAD` most confused pairs
+#: instead, and the per-class chart the `EXTREMES` best and worst classes.
+MANY_CLASSES = 50
+#: Counts are written in the heatmap's cells up to this many classes.
+COUNTS_UP_TO = 20
+#: Most confused pairs listed beside the heatmap.
+PAIRS_BESIDE = 10
+PAIRS_INSTEAD = 20
+EXTREMES = 20
+#: The gallery's grid: room for every mistake `evaluate` keeps.
+GALLERY_COLUMNS = 8
+GALLERY_ROWS = math.ceil(MISTAKES_KEPT / GALLERY_COLUMNS)
+#: metrics.json keys the test-set figures read (evaluate writes more).
+METRICS_KEYS = ("top1", "num_images", "per_class_accuracy")
 
 
 def main(args: argparse.Namespace) -> None:
-    for path in plot_run(args.history, args.selection, args.output):
+    for path in plot_run(args.history, args.selection, args.eval, args.output):
         print(f"wrote {path}")
 
 
-def _figure(title: str, ylabel: str) -> tuple[Figure, Axes]:
+def _figure(title: str, ylabel: str, figsize: tuple[float, float] = FIGSIZE) -> tuple[Figure, Axes]:
     # A bare Figure (no pyplot): no global backend switch and nothing to close, so it works
     # on display-less nodes and inside a user's notebook alike.
-    fig = Figure(figsize=FIGSIZE, layout="constrained")
+    fig = Figure(figsize=figsize, layout="constrained")
     ax = fig.subplots()
     ax.set(title=title, xlabel="epoch", ylabel=ylabel)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -39,7 +78,8 @@ def _figure(title: str, ylabel: str) -> tuple[Figure, Axes]:
     return fig, ax
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save(fig: Figure, path: Path) -> Path:
+    """`fig` as a PNG at `DPI`, whatever a matplotlibrc says, written atomically."""
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI))
 
 
@@ -80,8 +120,213 @@ def _plot_accuracy(selection: pd.DataFrame, best: dict[str, str]) -> Figure:
     return fig
 
 
+def confused_pairs(confusion: np.ndarray, limit: int) -> list[tuple[int, int, int]]:
+    """The `limit` largest off-diagonal counts as (true, predicted, count), largest first,
+    ties in class order (true class, then predicted class); pairs never confused are left out."""
+    off = np.array(confusion, dtype=np.int64)
+    np.fill_diagonal(off, 0)
+    true, predicted = np.nonzero(off)  # row-major: class order
+    counts = off[true, predicted]
+    order = np.argsort(-counts, kind="stable")[:limit]
+    return [(int(true[i]), int(predicted[i]), int(counts[i])) for i in order]
+
+
+def row_shares(confusion: np.ndarray) -> np.ndarray:
+    """Each count as a share of its true class's images (rows of an absent class: 0)."""
+    totals = confusion.sum(axis=1, keepdims=True)
+    return np.divide(confusion, totals, out=np.zeros(confusion.shape), where=totals > 0)
+
+
+def confusion_figure(class_names: list[str], confusion: np.ndarray) -> Figure:
+    """Up to `MANY_CLASSES` classes: the heatmap of the row-normalised confusion matrix (counts
+    in the cells up to `COUNTS_UP_TO` classes, none for zero) with the `PAIRS_BESIDE` most
+    confused pairs listed beside it; above, a bar chart of the `PAIRS_INSTEAD` most confused
+    pairs."""
+    fig = Figure(figsize=CONFUSION_FIGSIZE, layout="constrained")
+    n, total = len(class_names), int(confusion.sum())
+    shares = row_shares(confusion)
+    if n > MANY_CLASSES:
+        _pair_bars(fig.subplots(), class_names, confusion, shares)
+        return fig
+    heat, listing = fig.subplots(1, 2, width_ratios=(2.6, 1))
+    image = heat.imshow(shares, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+    fig.colorbar(image, ax=heat, shrink=0.8, label="share of the true class's images")
+    size = 9 if n <= COUNTS_UP_TO else 6
+    rotation = 90 if max(map(len, class_names)) > 3 else 0
+    heat.set_xticks(range(n), class_names, fontsize=size, rotation=rotation)
+    heat.set_yticks(range(n), class_names, fontsize=size)
+    heat.set(
+        title=f"Confusion matrix, test split ({total} images)",
+        xlabel="predicted class",
+        ylabel="true class",
+    )
+    if n <= COUNTS_UP_TO:
+        for i, j in zip(*np.nonzero(confusion), strict=True):
+            color = "white" if shares[i, j] > 0.5 else "black"
+            heat.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=8, color=color)
+    listing.axis("off")
+    listing.set_title(
+        "Most confused: true → predicted,\nimages (share of the true class)",
+        fontsize=10,
+        loc="left",
+    )
+    lines = [
+        f"{class_names[i]} → {class_names[j]}: {count} ({shares[i, j]:.0%})"
+        for i, j, count in confused_pairs(confusion, PAIRS_BESIDE)
+    ] or ["no confusions"]
+    for row, line in enumerate(lines):
+        listing.text(0, 1 - 0.05 * row, line, transform=listing.transAxes, va="top", fontsize=9)
+    return fig
+
+
+def _pair_bars(ax: Axes, class_names: list[str], confusion: np.ndarray, shares: np.ndarray):
+    pairs = confused_pairs(confusion, PAIRS_INSTEAD)
+    bars = ax.barh(range(len(pairs)), [count for *_, count in pairs], color="tab:red")
+    ax.bar_label(
+        bars,
+        [f"{shares[i, j]:.0%} of {class_names[i]}" for i, j, _ in pairs],
+        padding=3,
+        fontsize=8,
+    )
+    ax.set_yticks(range(len(pairs)), [f"{class_names[i]} → {class_names[j]}" for i, j, _ in pairs])
+    ax.invert_yaxis()  # the largest at the top
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(
+        title=f"The {len(pairs)} most confused pairs of {len(class_names)} classes, "
+        f"test split ({int(confusion.sum())} images)",
+        xlabel="test images of the true class predicted as the other",
+        ylabel="true class → predicted class",
+    )
+
+
+def per_class_figure(
+    accuracy: dict[str, float | None], counts: dict[str, int], top1: float
+) -> Figure:
+    """Per-class test accuracy as horizontal bars, best at the top (ties in class order), each
+    class labelled with its number of test images; above `MANY_CLASSES` classes, the
+    `EXTREMES` best and the `EXTREMES` worst. Classes without test images have no accuracy
+    and are left out."""
+    fig = Figure(figsize=PER_CLASS_FIGSIZE, layout="constrained")
+    ax = fig.subplots()
+    scored = [(name, acc) for name, acc in accuracy.items() if acc is not None]
+    ranked = sorted(scored, key=lambda item: -item[1])  # stable: class order for ties
+    labelled = [(f"{name} (n={counts[name]})", acc) for name, acc in ranked]
+    if len(ranked) > MANY_CLASSES:
+        gap = (f"({len(ranked) - 2 * EXTREMES} more)", None)
+        shown = [*labelled[:EXTREMES], gap, *labelled[-EXTREMES:]]
+        title = f"Test accuracy, the {EXTREMES} best and worst of {len(ranked)} classes"
+    else:
+        shown, title = labelled, f"Test accuracy per class ({len(ranked)} classes)"
+    if len(accuracy) > len(scored):
+        title += f"; {len(accuracy) - len(scored)} without test images"
+    bars = [(y, acc) for y, (_, acc) in enumerate(shown) if acc is not None]
+    drawn = ax.barh([y for y, _ in bars], [acc for _, acc in bars], color="tab:blue")
+    # A white box keeps a value readable where the top-1 line crosses it.
+    box = {"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"}
+    ax.bar_label(drawn, fmt="%.2f", padding=2, fontsize=7, bbox=box, zorder=3)
+    ax.set_yticks(
+        range(len(shown)), [label for label, _ in shown], fontsize=9 if len(shown) <= 20 else 7
+    )
+    ax.invert_yaxis()  # the best at the top
+    ax.axvline(top1, color="crimson", linestyle="--", label=f"test top-1 {top1:.4f}")
+    ax.set(title=title, xlabel="accuracy on the class's test images", xlim=(0, 1.08))
+    ax.grid(alpha=0.3, axis="x")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def mistakes_figure(rows: list[dict[str, str]], images: np.ndarray, num_images: int) -> Figure:
+    """The images of mistakes.csv in its order (the most confident first), as the network
+    saw them, each titled with its true class, the predicted class and its probability."""
+    if len(rows) != len(images) or len(rows) > GALLERY_ROWS * GALLERY_COLUMNS:
+        raise ValueError(
+            f"{len(rows)} mistakes and {len(images)} images: expected as many of each, at most "
+            f"{GALLERY_ROWS * GALLERY_COLUMNS}"
+        )
+    fig = Figure(figsize=GALLERY_FIGSIZE, layout="constrained")
+    if not rows:
+        fig.suptitle(f"No mistakes among the {num_images} test images")
+        return fig
+    fig.suptitle(
+        f"The {len(rows)} most confident mistakes among the {num_images} test images "
+        "(as the network saw them, most confident first)"
+    )
+    axes = list(fig.subplots(GALLERY_ROWS, GALLERY_COLUMNS).flat)
+    for ax in axes:
+        ax.axis("off")
+    for ax, row, image in zip(axes, rows, images, strict=False):
+        ax.imshow(image, interpolation="nearest")
+        ax.set_title(
+            f"true {row['true']}\npredicted {row['predicted']}\n"
+            f"p = {float(row['probability']):.3f}",
+            fontsize=8,
+        )
+    return fig
+
+
+def comparison_figure(
+    selections: dict[str, list[dict[str, str]]], test_top1: dict[str, float]
+) -> Figure:
+    """Every run's validation top-1 per epoch on shared axes, its selected checkpoint
+    starred, the legend in the order given (the summary's: best test top-1 first)."""
+    fig, ax = _figure(
+        "Validation top-1 per epoch, runs side by side", "val top-1", COMPARISON_FIGSIZE
+    )
+    for name, rows in selections.items():
+        placed = [row for row in rows if row["epoch"]]
+        (line,) = ax.plot(
+            [int(row["epoch"]) for row in placed],
+            [float(row["val_top1"]) for row in placed],
+            marker="o",
+            label=f"{name}: test top-1 {test_top1[name]:.4f}",
+        )
+        best = selected_row(rows, f"run {name}'s selection")
+        if best["epoch"]:
+            ax.plot(
+                int(best["epoch"]),
+                float(best["val_top1"]),
+                linestyle="none",
+                marker="*",
+                markersize=14,
+                color=line.get_color(),
+            )
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="lower right", title="run (selected checkpoint starred)")
+    return fig
+
+
+def _read_metrics(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    metrics = json.loads(path.read_text())
+    missing = [key for key in METRICS_KEYS if key not in metrics]
+    if missing:
+        raise ValueError(f"{path} has no key {', '.join(missing)}")
+    return metrics
+
+
+def eval_figures(eval_dir: Path) -> dict[str, Figure]:
+    """The test-set figures of one run by file name: confusion.png, per_class.png and
+    mistakes.png, from `evaluate`'s folder."""
+    eval_dir = Path(eval_dir)
+    metrics = _read_metrics(eval_dir / "metrics.json")
+    names, confusion = read_confusion(eval_dir / CONFUSION)
+    if list(metrics["per_class_accuracy"]) != names:
+        raise ValueError(
+            f"{eval_dir / 'metrics.json'} and {eval_dir / CONFUSION} name other classes"
+        )
+    counts = dict(zip(names, confusion.sum(axis=1).tolist(), strict=True))
+    rows, images = read_mistakes(eval_dir)
+    return {
+        "confusion.png": confusion_figure(names, confusion),
+        "per_class.png": per_class_figure(metrics["per_class_accuracy"], counts, metrics["top1"]),
+        "mistakes.png": mistakes_figure(rows, images, metrics["num_images"]),
+    }
+
+
 def run_figures(history: Path, selection: Path) -> dict[str, Figure]:
-    """The figures of one run by file name: loss.png, lr.png and accuracy.png.
+    """The training figures of one run by file name: loss.png, lr.png and accuracy.png.
 
     Checkpoints without an epoch (the zoo's) cannot be placed on the epoch axis and are left
     out of the plots.
@@ -99,7 +344,8 @@ def run_figures(history: Path, selection: Path) -> dict[str, Figure]:
     }
 
 
-def plot_run(history: Path, selection: Path, out_dir: Path) -> list[Path]:
-    """Write the `run_figures` of one run to `out_dir`; return their paths."""
-    out_dir = Path(out_dir)
-    return [_save(fig, out_dir / name) for name, fig in run_figures(history, selection).items()]
+def plot_run(history: Path, selection: Path, eval_dir: Path, out_dir: Path) -> list[Path]:
+    """Write the `run_figures` and `eval_figures` of one run to `out_dir`; return their
+    paths. Every file is read (and checked) before anything is written."""
+    figures = {**run_figures(history, selection), **eval_figures(eval_dir)}
+    return [save(fig, Path(out_dir) / name) for name, fig in figures.items()]

@@ -1,4 +1,5 @@
-"""`vgg16 summary`: one row per run, from each run's history, selection and test metrics."""
+"""`vgg16 summary`: one row per run, from each run's history, selection and test metrics,
+the best test top-1 first, and a plot of every run's validation top-1 per epoch beside it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from vgg16 import plot
 from vgg16.atomic import write_csv
 from vgg16.tables import HISTORY, SELECTION, SUMMARY, selected_row
 
@@ -31,7 +33,13 @@ def main(args: argparse.Namespace) -> None:
         name: {"history": h, "selection": s, "metrics": m, "recipe": r}
         for name, h, s, m, r in zip(args.runs, *lists.values(), strict=True)
     }
-    print(format_table(summarise(runs, args.output)))
+    table = summarise(runs, args.output)
+    print(format_table(table))
+    curves = {name: SELECTION.read(runs[name]["selection"]) for name in table["run"]}
+    figure = plot.comparison_figure(
+        curves, dict(zip(table["run"], table["test_top1"], strict=True))
+    )
+    print(f"wrote {plot.save(figure, args.comparison)}")
 
 
 def _read_metrics(path: Path) -> dict[str, Any]:
@@ -66,13 +74,15 @@ def _summary_row(name: str, paths: dict[str, Path]) -> dict[str, Any]:
 
 
 def summarise(runs: dict[str, dict[str, Path]], out: Path) -> pd.DataFrame:
-    """One row per run, sorted by name, written to the CSV `out` and returned.
+    """One row per run, the best test top-1 first (ties by name), written to the CSV `out`
+    and returned.
 
     `runs` maps a run name to the paths of its "history", "selection", "metrics" and
     "recipe"; the recipe path is only recorded, so the table says which file made each row.
     The val columns are those of the checkpoint `select` chose, which `evaluate` tested.
     """
     rows = [_summary_row(name, runs[name]) for name in sorted(runs)]
+    rows.sort(key=lambda row: -row["test_top1"])  # stable: names in order for ties
     write_csv(out, SUMMARY.columns, rows)
     return pd.DataFrame(rows, columns=SUMMARY.columns)
 

@@ -1,8 +1,9 @@
 """The CSV tables the stages hand to each other: their columns are defined here and only here.
 
 `train` writes history.csv, `select` writes selection.csv (including which checkpoint it
-chose), `summary` writes summary.csv; every reader goes through `read`, which names the file
-and the missing column instead of failing later with a bare KeyError.
+chose), `evaluate` writes confusion.csv and mistakes.csv (with the mistakes' pixels beside it
+in mistakes.npz), `summary` writes summary.csv; every reader goes through `read`, which names
+the file and the missing column instead of failing later with a bare KeyError.
 """
 
 from __future__ import annotations
@@ -12,13 +13,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from vgg16.atomic import write_csv
+import numpy as np
+
+from vgg16.atomic import atomic_write, write_csv
 
 
 @dataclass(frozen=True)
 class Table:
     name: str
     columns: tuple[str, ...]
+    #: A table that may have no rows (a network that makes no mistakes has none to list).
+    may_be_empty: bool = False
 
     def write(self, folder: Path, rows: Iterable[dict]) -> Path:
         return write_csv(Path(folder) / self.name, self.columns, rows)
@@ -34,7 +39,7 @@ class Table:
             missing = [c for c in self.columns if c not in (reader.fieldnames or ())]
         if missing:
             raise ValueError(f"{path} has no column {', '.join(missing)}")
-        if not rows:
+        if not rows and not self.may_be_empty:
             raise ValueError(f"{path} has no rows")
         return rows
 
@@ -60,11 +65,81 @@ SUMMARY = Table(
         "train_seconds",
     ),
 )
+#: The test images the network got most confidently wrong, most confident first: `index` is
+#: the image's position in the evaluated split (as the input pipeline reads it), `true` and
+#: `predicted` are class names, `probability` is the predicted class's softmax probability
+#: and `true_probability` the true class's.
+MISTAKES = Table(
+    "mistakes.csv",
+    ("index", "true", "predicted", "probability", "true_probability"),
+    may_be_empty=True,
+)
+#: The pixels of mistakes.csv's images, in its order, as the network saw them before
+#: normalisation: "images" (N, H, W, 3) uint8 RGB and "index" (their `index` column).
+MISTAKE_IMAGES = "mistakes.npz"
+#: How many mistakes `evaluate` keeps (fewer when the network makes fewer): the report's
+#: gallery shows them all.
+MISTAKES_KEPT = 32
+#: confusion.csv: the header is this corner cell and then the class names; each row is a true
+#: class's name and its counts per predicted class.
+CONFUSION = "confusion.csv"
+CONFUSION_CORNER = "true\\predicted"
 
 
-def selected_row(rows: list[dict[str, str]], source: Path) -> dict[str, str]:
+def selected_row(rows: list[dict[str, str]], source: Path | str) -> dict[str, str]:
     """The row of the checkpoint `select` chose (read, never decided again here)."""
     chosen = [row for row in rows if row["selected"] == "True"]
     if len(chosen) != 1:
         raise ValueError(f"{source}: expected exactly one selected row, found {len(chosen)}")
     return chosen[0]
+
+
+def write_confusion(folder: Path, class_names: list[str], confusion: np.ndarray) -> Path:
+    """confusion.csv: rows are true classes, columns predicted classes, both by name."""
+    rows = [[name, *row.tolist()] for name, row in zip(class_names, confusion, strict=True)]
+    return write_csv(Path(folder) / CONFUSION, [CONFUSION_CORNER, *class_names], rows)
+
+
+def read_confusion(path: Path) -> tuple[list[str], np.ndarray]:
+    """The class names and the (true, predicted) count matrix of a confusion.csv."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    with path.open(newline="") as f:
+        header, *rows = list(csv.reader(f)) or [[]]
+    names = header[1:]
+    square = all(len(row) == len(header) for row in rows)
+    if header[:1] != [CONFUSION_CORNER] or [row[0] for row in rows] != names or not square:
+        raise ValueError(
+            f"{path} is not a confusion matrix: expected a {CONFUSION_CORNER!r} corner, the "
+            "same class names along the first row and the first column, and a count per class"
+        )
+    return names, np.array([[int(v) for v in row[1:]] for row in rows], dtype=np.int64)
+
+
+def write_mistakes(folder: Path, rows: list[dict], images: np.ndarray) -> None:
+    """mistakes.csv (`MISTAKES`) and, in the same order, their pixels (`MISTAKE_IMAGES`)."""
+    index = np.array([int(row["index"]) for row in rows], dtype=np.int64)
+    if len(images) != len(index):
+        raise ValueError(f"{len(rows)} mistakes but {len(images)} images")
+
+    def save(tmp: Path) -> None:
+        with tmp.open("wb") as f:  # a file object: np.savez would add ".npz" to a name
+            np.savez_compressed(f, images=images, index=index)
+
+    atomic_write(Path(folder) / MISTAKE_IMAGES, save)
+    MISTAKES.write(folder, rows)
+
+
+def read_mistakes(folder: Path) -> tuple[list[dict[str, str]], np.ndarray]:
+    """The rows of mistakes.csv and their images from mistakes.npz, checked to match."""
+    folder = Path(folder)
+    rows = MISTAKES.read(folder / MISTAKES.name)
+    path = folder / MISTAKE_IMAGES
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    with np.load(path) as data:
+        images, index = data["images"], data["index"]
+    if index.tolist() != [int(row["index"]) for row in rows]:
+        raise ValueError(f"{path} holds other images than {folder / MISTAKES.name} lists")
+    return rows, images

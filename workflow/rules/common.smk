@@ -24,7 +24,7 @@ from vgg16.stages import code_files
 # and Snakemake would end the job while `train` is still saving its position.
 VGG16 = f"exec {shlex.quote(sys.executable)} -m vgg16"
 RUNS = sorted(config["runs"])
-PLOTS = ["loss", "lr", "accuracy"]
+PLOTS = ["loss", "lr", "accuracy", "confusion", "per_class", "mistakes"]
 NUM_CLASSES = {"cifar10": 10, "digits": 10, "imagenet2012": 1000}
 
 

@@ -53,6 +53,13 @@ rule evaluate:
             category="{run}",
             subcategory="test set",
         ),
+        mistakes=report(
+            "results/runs/{run}/eval/mistakes.csv",
+            caption="../report/mistakes_table.rst",
+            category="{run}",
+            subcategory="mistakes",
+        ),
+        mistake_images="results/runs/{run}/eval/mistakes.npz",
     log:
         "results/logs/evaluate/{run}.log",
     benchmark:
