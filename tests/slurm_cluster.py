@@ -196,9 +196,10 @@ class ClusterRun:
                     # A requeued job waits 2 minutes before it may start again (its
                     # BeginTime); an administrator can let it go at once, as here.
                     if job_state(self.requeued).get("JobState") == "PENDING":
-                        subprocess.run(["scontrol", "update", f"jobid={self.requeued}",
-                                        "StartTime=now"], check=True)  # fmt: skip
-                        released = True
+                        released = not subprocess.run(
+                            ["scontrol", "update", f"jobid={self.requeued}", "StartTime=now"],
+                            capture_output=True,
+                        ).returncode
                 elif not self.restarted:
                     state = job_state(self.requeued)
                     if state.get("JobState") == "RUNNING":

@@ -25,7 +25,7 @@ import numpy as np
 import psutil
 import pytest
 import yaml
-from conftest import write_source
+from conftest import kill_tree, write_source
 from PIL import Image
 
 from vgg16 import checkpoint
@@ -390,8 +390,7 @@ def test_a_stopped_train_job_is_retried_and_resumes_exactly(workdir, finished):
         proc.wait(timeout=600)
         output = out.read_text()
     finally:
-        for child in psutil.Process(os.getpid()).children(recursive=True):
-            child.kill()
+        kill_tree(proc)
     assert proc.returncode == 0, output[-5000:]
     assert "Trying to restart job" in output or "retry" in output.lower(), output[-3000:]
     assert re.search(r"resuming from .*recovery.*\(step \d of epoch 1\)", log.read_text())
