@@ -136,6 +136,11 @@ def digits_run(vgg16, tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The SLURM tests last: their workflow runs in the background meanwhile."""
+    items.sort(key=lambda item: item.get_closest_marker("slurm") is not None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def slurm_workflow(request, tmp_path_factory):
     """The SLURM tests' workflow run, started in the background at the session's start when

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from slurm_cluster import REQUIRED, ClusterRun, snakemake_command
+from slurm_cluster import REQUIRED, TINY_RECIPE, ClusterRun, snakemake_command
 
 from vgg16 import checkpoint
 from vgg16.launch import free_port
@@ -126,7 +126,7 @@ def test_a_requeued_two_worker_job_stops_gracefully_restarts_and_ends_exactly(
     assert "2 worker(s)" in log and "===== worker_1.log =====" in log
     train = finished.workdir / "results" / "runs" / "tiny_w2" / "train"
     assert history(train) == history(two_worker_reference)
-    final = checkpoint.checkpoint_name(6)
+    final = checkpoint.checkpoint_name(TINY_RECIPE["max_epoch"])
     assert_same_checkpoint(train / "ckpt" / final, two_worker_reference / "ckpt" / final)
 
 
@@ -134,7 +134,8 @@ def test_the_two_worker_run_also_selects_and_evaluates_with_two_workers(finished
     """`workers: 2` in a run applies to its train, select and evaluate jobs alike, and they
     load what the two workers wrote."""
     run = finished.workdir / "results" / "runs" / "tiny_w2"
-    assert len((run / "select" / "selection.csv").read_text().splitlines()) == 1 + 6
+    kept = TINY_RECIPE["keep_checkpoint_max"]
+    assert len((run / "select" / "selection.csv").read_text().splitlines()) == 1 + kept
     assert json.loads((run / "eval" / "metrics.json").read_text())["num_images"] == 40
     for rule in ("select", "evaluate"):
         log = (finished.workdir / "results" / "logs" / rule / "tiny_w2.log").read_text()
@@ -159,7 +160,7 @@ def test_several_nodes_path_runs_srun_msrun_per_node_with_one_node(
     text = log.read_text() if log.is_file() else ""
     assert result.returncode == 0, result.stderr + text[-5000:]
     assert "srun --nodes=1 --ntasks-per-node=1" in text and '--node_rank="$SLURM_NODEID"' in text
-    final = checkpoint.checkpoint_name(6)
+    final = checkpoint.checkpoint_name(TINY_RECIPE["max_epoch"])
     assert_same_checkpoint(out / "ckpt" / final, two_worker_reference / "ckpt" / final)
 
 

@@ -14,18 +14,15 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tarfile
-import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pytest
 import yaml
-from conftest import kill_tree, write_source
+from conftest import write_source
 from PIL import Image
 
 from vgg16 import checkpoint
@@ -360,45 +357,6 @@ def test_every_image_of_the_report_loads_in_a_browser(report, sweep, tmp_path):
     assert seen["categories"] == _report_categories(report)
     shown = seen["text"].splitlines()
     assert {"tiny", "tiny_b", "Summary"} <= set(shown)  # the page's menu, drawn by its scripts
-
-
-def test_a_stopped_train_job_is_retried_and_resumes_exactly(workdir, finished):
-    """SIGTERM to `train` mid-epoch (what SLURM sends before a time limit): it saves its
-    position and exits 75, Snakemake retries the job (`--retries`, as the SLURM profile
-    sets), and the retry resumes: the checkpoints equal the session's uninterrupted run's
-    to the bit (same recipe, data and seed)."""
-    shutil.rmtree(workdir / "results" / "runs" / "tiny" / "train")
-    log = workdir / "results" / "logs" / "train" / "tiny.log"
-    log.unlink()  # the finished run's
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--directory", str(workdir),
-           "--snakefile", str(workdir / "Snakefile"), "--retries", "1", "--forcerun", "train",
-           *write_config(workdir, {"tiny": tiny_run()})]  # fmt: skip
-    out = workdir / "snakemake.out"  # a file, not a pipe that nobody reads while we wait
-    proc = subprocess.Popen(cmd, stdout=out.open("w"), stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and not (
-            log.is_file() and "epoch 1 step 5/8" in log.read_text(errors="replace")
-        ):
-            time.sleep(0.2)
-        (trainer,) = [
-            p
-            for p in psutil.Process(proc.pid).children(recursive=True)
-            if "train" in p.cmdline() and "vgg16" in " ".join(p.cmdline())
-        ]
-        trainer.send_signal(signal.SIGTERM)
-        proc.wait(timeout=600)
-        output = out.read_text()
-    finally:
-        kill_tree(proc)
-    assert proc.returncode == 0, output[-5000:]
-    assert "Trying to restart job" in output or "retry" in output.lower(), output[-3000:]
-    assert re.search(r"resuming from .*recovery.*\(step \d of epoch 1\)", log.read_text())
-    ckpt = Path("results") / "runs" / "tiny" / "train" / "ckpt"
-    for epoch in (1, 2):
-        name = checkpoint.checkpoint_name(epoch)
-        got, want = (checkpoint.read(root / ckpt / name)[0] for root in (workdir, finished))
-        assert all((got[k].asnumpy() == want[k].asnumpy()).all() for k in want), epoch
 
 
 IMPORTED = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s+vgg16(?:\.(\w+))?$", re.MULTILINE)
