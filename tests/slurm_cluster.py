@@ -32,7 +32,7 @@ REQUIRED = "VGG16_REQUIRE_SLURM"
 #: SLURM counts limits in minutes and checks them every 30 s, so the warning comes 30-60 s
 #: before this limit: after 60-90 s, while the demo's 3 epochs need longer.
 LIMIT_MIN, WARN_S = 2, 30
-#: A 2-minute limit stops the demo's training several times; the shipped 3 retries are meant
+#: A 2-minute limit may stop the demo's training more than once; the shipped 3 retries are meant
 #: for 48 h limits, and the test's limit is 1,440 times shorter.
 RETRIES = 10
 TIMEOUT_S = 1500

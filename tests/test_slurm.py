@@ -2,7 +2,7 @@
 
 The run these tests read (tests/slurm_cluster.py) is the digits demo and a tiny 2-worker run
 in one workflow, submitted through profiles/slurm-cpu as README's SLURM section says to edit
-it. Its `train` jobs have a 2-minute limit with SIGTERM 60 s ahead, so the demo's training is
+it. Its `train` jobs have a 2-minute limit with SIGTERM 30 s ahead, so the demo's training is
 stopped by its limit and retried; the 2-worker `train` job is requeued by hand while it
 trains. Both must end exactly where uninterrupted local runs end. Where no cluster can be
 started (not root, no apt), the tests skip saying so; .ci/run makes them required.
