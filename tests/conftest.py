@@ -10,7 +10,6 @@ from pathlib import Path
 
 import mindspore as ms
 import numpy as np
-import psutil
 import pytest
 
 from vgg16.readers import find_cifar_files, read_cifar_batches, write_cifar_batch, write_digits
@@ -33,20 +32,6 @@ def sets(*pairs: str) -> list[str]:
 
 
 Vgg16 = Callable[..., subprocess.CompletedProcess]
-
-
-def kill_tree(proc: subprocess.Popen) -> None:
-    """Kill a process a test started and all it started: never the session's other
-    processes, such as the SLURM tests' workflow running in the background."""
-    try:
-        family = [*psutil.Process(proc.pid).children(recursive=True), psutil.Process(proc.pid)]
-    except psutil.NoSuchProcess:
-        family = []
-    for process in family:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            continue
 
 
 @pytest.fixture(scope="session")

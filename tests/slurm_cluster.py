@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from test_workflow import TINY_RECIPE as WORKFLOW_TINY_RECIPE
+from test_workflow import copy_repo
 
 from vgg16.readers import find_cifar_files, read_cifar_batches, write_digits
 
@@ -36,13 +38,10 @@ LIMIT_MIN, WARN_S = 2, 30
 #: for 48 h limits, and the test's limit is 1,440 times shorter.
 RETRIES = 10
 TIMEOUT_S = 1500
-#: 4 epochs of 3 steps, of which the last 2 checkpoints are kept (0.27 GB each).
-TINY_RECIPE = {
-    "dataset": "cifar10", "num_classes": 10, "image_size": "32,32", "max_epoch": 4,
-    "warmup_epochs": 0, "lr_max": 0.05, "batch_size": 8, "eval_batch_size": 16,
-    "keep_checkpoint_max": 2, "random_flip": True, "log_interval": 1,
-    "mean": [0.19, 0.19, 0.19], "std": [0.33, 0.33, 0.33],
-}  # fmt: skip
+#: tests/test_workflow.py's tiny recipe for 2 workers: 4 epochs of 3 steps (batch 2 x 8, a
+#: line per step), of which the last 2 checkpoints are kept (0.27 GB each).
+TINY_RECIPE = {**WORKFLOW_TINY_RECIPE, "max_epoch": 4, "batch_size": 8, "eval_batch_size": 16,
+               "keep_checkpoint_max": 2, "random_flip": True, "log_interval": 1}  # fmt: skip
 CONFIG = {
     "datasets": {
         "digits": {"format": "digits", "val_fraction": 0.1, "shards": 1},
@@ -170,8 +169,6 @@ class ClusterRun:
             self.error = traceback.format_exc()
 
     def _run_workflow(self) -> None:
-        from test_workflow import copy_repo
-
         started = time.monotonic()
         self.workdir.mkdir(parents=True)
         copy_repo(self.workdir)

@@ -20,11 +20,11 @@ import mindspore as ms
 import numpy as np
 import psutil
 import pytest
-from conftest import kill_tree, sets
+from conftest import sets
 
 from vgg16 import checkpoint
 from vgg16.config import load_recipe, parse_overrides
-from vgg16.launch import SCRIPT
+from vgg16.launch import SCRIPT, end_tree
 from vgg16.model import build_net
 from vgg16.preemption import EXIT_CODE
 
@@ -176,7 +176,7 @@ def test_killed_worker_fails_the_job_with_its_error(data, tmp_path):
         # msrun alone would wait out its scheduler's time-out; bench/distributed.py times it.
         _, stderr = proc.communicate(timeout=180)
     finally:
-        kill_tree(proc)
+        end_tree(proc)  # only what this test started: other tests' runs go on
     assert proc.returncode == 1
     assert "a worker failed" in stderr and "Error code: -9" in stderr, stderr[-3000:]
 
@@ -204,7 +204,7 @@ def test_sigterm_stops_every_worker_after_the_same_step_and_resumes(vgg16, data,
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=180)
     finally:
-        kill_tree(proc)
+        end_tree(proc)  # only what this test started: other tests' runs go on
     assert proc.returncode == EXIT_CODE, output[-3000:]
     workers = [(run / "msrun" / f"worker_{r}.log").read_text() for r in (0, 1)]
     stops = [re.search(r"training stopped by .* at epoch 1 step (\d+)/16", w) for w in workers]

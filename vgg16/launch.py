@@ -156,7 +156,7 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def _end_tree(proc: subprocess.Popen) -> None:
+def end_tree(proc: subprocess.Popen) -> None:
     """Kill msrun and everything it started (workers, scheduler, log tailers)."""
     try:
         family = psutil.Process(proc.pid).children(recursive=True)
@@ -278,7 +278,7 @@ def launch(worker_args: list[str], *, workers: int, log_dir: Path, nodes: int = 
             break
     if failed_at is not None:
         time.sleep(FAILURE_GRACE_S)  # let the other workers' logs flush
-        _end_tree(proc)
+        end_tree(proc)
     else:
         proc.wait()
     logs = {path: path.read_text(errors="replace") for path in worker_logs(log_dir)}

@@ -16,10 +16,8 @@ the files it was drawn from.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,6 +32,7 @@ from vgg16.tables import (
     MISTAKES_KEPT,
     SELECTION,
     read_confusion,
+    read_metrics,
     read_mistakes,
     selected_row,
 )
@@ -295,22 +294,11 @@ def comparison_figure(
     return fig
 
 
-def _read_metrics(path: Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    metrics = json.loads(path.read_text())
-    missing = [key for key in METRICS_KEYS if key not in metrics]
-    if missing:
-        raise ValueError(f"{path} has no key {', '.join(missing)}")
-    return metrics
-
-
 def eval_figures(eval_dir: Path) -> dict[str, Figure]:
     """The test-set figures of one run by file name: confusion.png, per_class.png and
     mistakes.png, from `evaluate`'s folder."""
     eval_dir = Path(eval_dir)
-    metrics = _read_metrics(eval_dir / "metrics.json")
+    metrics = read_metrics(eval_dir / "metrics.json", METRICS_KEYS)
     names, confusion = read_confusion(eval_dir / CONFUSION)
     if list(metrics["per_class_accuracy"]) != names:
         raise ValueError(

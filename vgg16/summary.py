@@ -4,7 +4,6 @@ the best test top-1 first, and a plot of every run's validation top-1 per epoch 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import pandas as pd
 
 from vgg16 import plot
 from vgg16.atomic import write_csv
-from vgg16.tables import HISTORY, SELECTION, SUMMARY, selected_row
+from vgg16.tables import HISTORY, SELECTION, SUMMARY, read_metrics, selected_row
 
 #: The metrics.json keys read here (evaluate writes more).
 METRICS_KEYS = ("top1", "top5", "recipe")
@@ -44,15 +43,9 @@ def main(args: argparse.Namespace) -> None:
 
 def _read_metrics(path: Path) -> dict[str, Any]:
     """metrics.json, checked for the keys the summary reads."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    metrics = json.loads(path.read_text())
-    missing = [key for key in METRICS_KEYS if key not in metrics]
-    if not missing and "dataset" not in metrics["recipe"]:
-        missing = ["recipe.dataset"]
-    if missing:
-        raise ValueError(f"{path} has no key {', '.join(missing)}")
+    metrics = read_metrics(path, METRICS_KEYS)
+    if "dataset" not in metrics["recipe"]:
+        raise ValueError(f"{path} has no key recipe.dataset")
     return metrics
 
 

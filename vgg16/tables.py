@@ -9,9 +9,11 @@ the file and the missing column instead of failing later with a bare KeyError.
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -143,3 +145,15 @@ def read_mistakes(folder: Path) -> tuple[list[dict[str, str]], np.ndarray]:
     if index.tolist() != [int(row["index"]) for row in rows]:
         raise ValueError(f"{path} holds other images than {folder / MISTAKES.name} lists")
     return rows, images
+
+
+def read_metrics(path: Path, keys: Iterable[str]) -> dict[str, Any]:
+    """`evaluate`'s metrics.json, checked for the keys its reader uses."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    metrics = json.loads(path.read_text())
+    missing = [key for key in keys if key not in metrics]
+    if missing:
+        raise ValueError(f"{path} has no key {', '.join(missing)}")
+    return metrics
