@@ -9,6 +9,7 @@ user of the model zoo's `train.py`/`eval.py` can switch without relearning them.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from importlib import import_module
 from pathlib import Path
@@ -220,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     if launch.in_group():
-        launch.restore_stop_signals()
+        launch.set_stop_signals(signal.SIG_DFL)
     try:
         if launch.wanted(args):
             launch.relaunch(argv, args)

@@ -62,11 +62,12 @@ def in_group() -> bool:
     return ROLE in os.environ
 
 
-def restore_stop_signals() -> None:
-    """Undo, in a worker, the ignored SIGTERM and SIGUSR1 it inherits from msrun, so that a
-    stopped job's workers end (or stop gracefully, once `train` installs its handler)."""
+def set_stop_signals(disposition: signal.Handlers) -> None:
+    """SIGTERM and SIGUSR1 to SIG_IGN in msrun's process before exec (it, its scheduler and
+    its workers inherit that), or back to SIG_DFL in a worker, so that a stopped job's workers
+    end (or stop gracefully, once `train` installs its handler)."""
     for sig in SIGNALS:
-        signal.signal(sig, signal.SIG_DFL)
+        signal.signal(sig, disposition)
 
 
 def wanted(args: argparse.Namespace) -> bool:
@@ -142,12 +143,6 @@ def slurm_command(
 def in_batch_step() -> bool:
     """Whether this runs in a SLURM job's own shell rather than in one of its steps."""
     return "SLURM_JOB_NODELIST" in os.environ and "SLURM_STEP_ID" not in os.environ
-
-
-def _ignore_stop_signals() -> None:
-    """In msrun's process before exec: it, its scheduler and its workers inherit this."""
-    for sig in SIGNALS:
-        signal.signal(sig, signal.SIG_IGN)
 
 
 def _environment() -> dict[str, str]:
@@ -266,7 +261,7 @@ def launch(worker_args: list[str], *, workers: int, log_dir: Path, nodes: int = 
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        preexec_fn=_ignore_stop_signals,
+        preexec_fn=lambda: set_stop_signals(signal.SIG_IGN),
     )
     _forward_signals(proc)
     failed_at, failure = None, ""
