@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check
 
-.PHONY: run test lint slurm bench mutate clean
+.PHONY: run test check lint slurm bench mutate clean
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -35,6 +35,11 @@ lint: $(STAMP)-dev
 
 test: lint
 	$(BIN)/pytest
+
+# For iteration: the linters and every test that starts no training, no msrun and no workflow
+# (pytest markers `training`, `workflow`, `slurm`), in under 3 minutes on 2 cores.
+check: lint
+	$(BIN)/pytest -m "not training and not workflow and not slurm"
 
 # Mutation testing of the modules whose tests are fast (see [tool.mutmut] in pyproject.toml
 # and docs/mutation-testing.md); not part of `make test`: it takes about 13 minutes on 2 cores.

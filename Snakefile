@@ -18,6 +18,6 @@ include: "workflow/rules/report.smk"
 
 rule all:
     input:
-        "results/summary.csv",
-        "results/comparison.png",
-        expand("results/runs/{run}/plots/{plot}.png", run=RUNS, plot=PLOTS),
+        RESULTS.summary,
+        RESULTS.comparison,
+        expand(RUN.plots.files(), run=RUNS),

@@ -2,7 +2,7 @@
 `vgg16.randomness` against MindSpore's own random ops, on the digits demo's data.
 
 Three figures, measured in this process, alternating:
-- input pipeline, img/s: `pipeline.training_epoch` (order, crops and flips keyed by position,
+- input pipeline, img/s: `input_pipeline.training_epoch` (order, crops and flips keyed by position,
   in Python) against the same pipeline built from MindSpore's random ops (`MindDataset`
   shuffle, `RandomCrop`, `RandomHorizontalFlip`), both ending in the same normalisation;
 - dropout masks: milliseconds per step to draw `randomness.dropout_keep` for a batch, to set
@@ -26,9 +26,10 @@ from mindspore.dataset import transforms, vision
 from vgg16 import randomness
 from vgg16.config import load_recipe
 from vgg16.data import open_source
+from vgg16.input_pipeline import _RawPixels, training_epoch, workers
 from vgg16.model import DROPOUT_P, DROPOUT_WIDTHS
-from vgg16.pipeline import _normalize, _RawPixels, num_workers, training_epoch
 from vgg16.prepare import prepare
+from vgg16.transforms import normalize
 
 
 def mindspore_random(source, recipe) -> ds.Dataset:
@@ -38,7 +39,7 @@ def mindspore_random(source, recipe) -> ds.Dataset:
     data = data.map(_RawPixels(source.image_shape), input_columns="image")
     ops = [vision.RandomCrop((32, 32), (4, 4, 4, 4)), vision.RandomHorizontalFlip()]
     data = data.map(
-        [*ops, *_normalize(recipe)], input_columns="image", num_parallel_workers=num_workers()
+        [*ops, *normalize(recipe)], input_columns="image", num_parallel_workers=workers()
     )
     data = data.map(transforms.TypeCast(mstype.int32), input_columns="label")
     return data.batch(recipe.batch_size, drop_remainder=True)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vgg16.formats.cifar10 import FOLDER, write_batch
 from vgg16.prepare import prepare
-from vgg16.readers import CIFAR_FOLDER, write_cifar_batch
 
 
 def main() -> None:
@@ -25,11 +25,11 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / CIFAR_FOLDER
+        src = Path(tmp) / FOLDER
         src.mkdir()
         for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
             images = rng.integers(0, 256, (10_000, 32, 32, 3), dtype=np.uint8)
-            write_cifar_batch(src / name, images, rng.integers(0, 10, 10_000))
+            write_batch(src / name, images, rng.integers(0, 10, 10_000))
         started = time.perf_counter()
         manifest = prepare("cifar10", src, Path(tmp) / "mindrecord", shards=args.shards)
         seconds = time.perf_counter() - started

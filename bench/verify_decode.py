@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 from sklearn.datasets import load_sample_images
 
-from vgg16.images import workers
+from vgg16.images import cpus
 
 IMAGENET_IMAGES = 1_331_167
 SIZE = (500, 375)
@@ -82,7 +82,7 @@ def main() -> None:
         root = Path(tmp) / "imagenet"
         paths = write_photos(root, args.images)
         kb = np.mean([p.stat().st_size for p in paths]) / 1000
-        print(f"{len(paths)} JPEGs, {SIZE[0]}x{SIZE[1]}, mean {kb:.0f} KB; {workers()} cores")
+        print(f"{len(paths)} JPEGs, {SIZE[0]}x{SIZE[1]}, mean {kb:.0f} KB; {cpus()} cores")
         rates: dict[str, list[float]] = {"decoding": [], "command": [], "pillow": []}
         for _ in range(args.repeats):
             started = time.perf_counter()
@@ -92,10 +92,10 @@ def main() -> None:
             pillow_decode(paths)
             rates["pillow"].append(len(paths) / (time.perf_counter() - started))
     best = {name: max(values) for name, values in rates.items()}
-    per_core = best["decoding"] / workers()
+    per_core = best["decoding"] / cpus()
     print(f"Pillow decode, 1 process: {best['pillow']:,.0f} img/s (runs: {_list(rates['pillow'])})")
     print(
-        f"vgg16 verify, {workers()} processes, decoding: {best['decoding']:,.0f} img/s = "
+        f"vgg16 verify, {cpus()} processes, decoding: {best['decoding']:,.0f} img/s = "
         f"{per_core:,.0f} per core, {per_core / best['pillow']:.2f}x Pillow's single-process "
         f"rate (runs: {_list(rates['decoding'])})"
     )

@@ -12,7 +12,8 @@ import mindspore as ms
 import numpy as np
 import pytest
 
-from vgg16.readers import find_cifar_files, read_cifar_batches, write_cifar_batch, write_digits
+from vgg16.formats.cifar10 import find_batches, read_batches, write_batch
+from vgg16.formats.digits import write_digits
 
 #: Recipe overrides of the digits run below: the demo's recipe, 3 epochs.
 DIGITS_EPOCHS = 3
@@ -53,15 +54,15 @@ def vgg16() -> Vgg16:
 def digits(tmp_path_factory) -> tuple[np.ndarray, np.ndarray]:
     """The training batch of the digits demo: (N, 32, 32, 3) uint8 images and their labels."""
     raw = write_digits(tmp_path_factory.mktemp("digits"))
-    return read_cifar_batches(find_cifar_files(raw)["train"])
+    return read_batches(find_batches(raw)["train"])
 
 
 def write_source(folder: Path, images: np.ndarray, labels: np.ndarray, train: int, test: int):
     """A CIFAR-10 binary layout with the first `train` images, then `test` more as its test
     batch; the class names are the digits'."""
     folder.mkdir(parents=True)
-    write_cifar_batch(folder / "data_batch_1.bin", images[:train], labels[:train])
-    write_cifar_batch(folder / "test_batch.bin", images[train : train + test],
+    write_batch(folder / "data_batch_1.bin", images[:train], labels[:train])
+    write_batch(folder / "test_batch.bin", images[train : train + test],
                       labels[train : train + test])  # fmt: skip
     (folder / "batches.meta.txt").write_text("".join(f"{d}\n" for d in range(10)))
     return folder

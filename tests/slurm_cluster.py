@@ -24,7 +24,8 @@ import yaml
 from test_workflow import TINY_RECIPE as WORKFLOW_TINY_RECIPE
 from test_workflow import copy_repo
 
-from vgg16.readers import find_cifar_files, read_cifar_batches, write_digits
+from vgg16.formats.cifar10 import find_batches, read_batches
+from vgg16.formats.digits import write_digits
 
 REPO = Path(__file__).resolve().parent.parent
 START = REPO / "tests" / "slurm" / "start-cluster"
@@ -108,7 +109,7 @@ def write_tiny_source(folder: Path) -> None:
     from conftest import write_source
 
     raw = write_digits(folder.parent / "digits-raw")
-    write_source(folder, *read_cifar_batches(find_cifar_files(raw)["train"]), train=64, test=40)
+    write_source(folder, *read_batches(find_batches(raw)["train"]), train=64, test=40)
 
 
 def snakemake_command(workdir: Path, *args: str) -> list[str]:

@@ -117,3 +117,109 @@ def test_unreadable_checkpoint_names_the_file(tmp_path: Path):
         checkpoint.read(bad)
     with pytest.raises(FileNotFoundError, match="none.ckpt"):
         checkpoint.read(tmp_path / "none.ckpt")
+
+
+class Tiny(nn.Cell):
+    """A two-number "network": a keeper decides files, so no real weights are needed."""
+
+    def __init__(self, value: float = 0.0) -> None:
+        super().__init__()
+        self.w = ms.Parameter(ms.Tensor(np.full(2, value, np.float32)), name="w")
+
+
+def _keeper(folder: Path, **settings) -> checkpoint.CheckpointKeeper:
+    return checkpoint.CheckpointKeeper(
+        folder, "hash-a", describe={"class_names": ["a", "b"]}, **{"last_epoch": 5, **settings}
+    )
+
+
+def _position(step: int, steps_per_epoch: int = 10, mid_epoch: bool = False) -> dict:
+    """The position metadata training passes the keeper (`train.Position.meta`)."""
+    losses = [1.0] * (step % steps_per_epoch) if mid_epoch else []
+    return {"epoch": -(-step // steps_per_epoch), "step": step,
+            "steps_per_epoch": steps_per_epoch, "history": [], "epoch_losses": losses}  # fmt: skip
+
+
+def _metas(folder: Path) -> dict[str, dict]:
+    """Every checkpoint file under `folder` (sub-folders too), by relative path: its metadata."""
+    return {
+        p.relative_to(folder).as_posix(): checkpoint.read(p, meta_only=True)[1]
+        for p in sorted(folder.rglob("*.ckpt"))
+        if checkpoint.TMP_DIR not in p.parts
+    }
+
+
+def test_the_keeper_saves_every_interval_and_the_last_epoch_and_keeps_the_newest(tmp_path):
+    keeper = _keeper(tmp_path, keep=2, interval=2)
+    for epoch in range(1, 6):
+        keeper.after_epoch(Tiny(epoch), epoch, _position(epoch * 10), stopping=False)
+    metas = _metas(tmp_path)
+    assert sorted(metas) == [checkpoint.checkpoint_name(4), checkpoint.checkpoint_name(5)]
+    last = metas[checkpoint.checkpoint_name(5)]
+    assert last == {**_position(50), "training_hash": "hash-a", "class_names": ["a", "b"],
+                    "kind": "epoch"}  # fmt: skip
+    params, _ = checkpoint.read(tmp_path / checkpoint.checkpoint_name(4))
+    assert params["w"].asnumpy().tolist() == [4.0, 4.0]
+
+
+def test_the_recovery_checkpoint_rolls_every_recovery_steps_and_an_epoch_checkpoint_ends_it(
+    tmp_path,
+):
+    keeper = _keeper(tmp_path, interval=2, recovery_steps=3)
+    recovery = checkpoint.recovery_path(tmp_path).relative_to(tmp_path).as_posix()
+    for step in range(1, 10):  # epoch 1: steps 1-9 mid-epoch
+        keeper.after_step(Tiny(step), _position(step, mid_epoch=True), stopping=False)
+    assert {name: meta["step"] for name, meta in _metas(tmp_path).items()} == {recovery: 9}
+    keeper.after_step(Tiny(10), _position(10, mid_epoch=True), stopping=False)
+    assert _metas(tmp_path)[recovery]["step"] == 9  # 10 is not a multiple of 3
+    keeper.after_epoch(Tiny(10), 1, _position(10), stopping=True)  # not due: recovery instead
+    described = {"training_hash": "hash-a", "class_names": ["a", "b"], "kind": "recovery"}
+    assert _metas(tmp_path) == {recovery: {**_position(10), **described}}
+    keeper.after_step(Tiny(11), _position(11, mid_epoch=True), stopping=True)  # a stop: saved
+    assert _metas(tmp_path)[recovery]["step"] == 11
+    keeper.after_epoch(Tiny(20), 2, _position(20), stopping=False)
+    assert list(_metas(tmp_path)) == [checkpoint.checkpoint_name(2)]
+
+
+def test_a_resume_takes_the_furthest_checkpoint_whose_position_it_can_take(tmp_path):
+    keeper = _keeper(tmp_path, recovery_steps=1)
+    assert keeper.resume_point(10) is None  # nothing yet, and no folder either
+    keeper.after_epoch(Tiny(), 1, _position(10), stopping=False)
+    keeper.after_epoch(Tiny(), 2, _position(20), stopping=False)
+    keeper.after_step(Tiny(), _position(25, mid_epoch=True), stopping=False)
+    found = keeper.resume_point(10)
+    assert (found["path"], found["step"]) == (keeper.recovery, 25)
+    # With another global batch (5 steps per epoch) the recovery checkpoint cannot say where
+    # in an epoch it is; the end of epoch 2 still can.
+    found = keeper.resume_point(5)
+    assert (found["path"], found["step"]) == (keeper.epoch_path(2), 20)
+
+
+def test_checkpoints_of_another_recipe_or_code_are_set_aside_not_deleted(tmp_path, capsys):
+    other = checkpoint.CheckpointKeeper(tmp_path, "hash-b", last_epoch=5, recovery_steps=1)
+    other.after_epoch(Tiny(), 1, _position(10), stopping=False)
+    other.after_step(Tiny(), _position(13, mid_epoch=True), stopping=False)
+    checkpoint.save(Tiny(), tmp_path / "zoo.ckpt", {})  # no hash at all
+    reader = _keeper(tmp_path, writes=False)
+    assert reader.resume_point(10) is None
+    assert sorted(_metas(tmp_path)) == ["recovery/vgg16-recovery.ckpt", "vgg16-epoch0001.ckpt",
+                                        "zoo.ckpt"]  # fmt: skip
+    keeper = _keeper(tmp_path)
+    assert keeper.resume_point(10) is None
+    assert sorted(_metas(tmp_path)) == [
+        "previous-hash-b/vgg16-epoch0001.ckpt",
+        "previous-hash-b/vgg16-recovery.ckpt",
+        "previous-unknown/zoo.ckpt",
+    ]
+    keeper.after_epoch(Tiny(), 1, _position(10), stopping=False)
+    assert keeper.resume_point(10)["path"] == keeper.epoch_path(1)
+    assert len(_metas(tmp_path)) == 4  # nothing of hash-b's was lost
+    assert "moved zoo.ckpt (another recipe or training code) to" in capsys.readouterr().out
+
+
+def test_a_keeper_that_does_not_write_leaves_the_folder_alone(tmp_path):
+    keeper = _keeper(tmp_path / "ckpt", recovery_steps=1, writes=False)
+    keeper.after_step(Tiny(), _position(1, mid_epoch=True), stopping=True)
+    keeper.after_epoch(Tiny(), 5, _position(50), stopping=True)
+    assert keeper.resume_point(10) is None
+    assert not (tmp_path / "ckpt").exists()

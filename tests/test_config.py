@@ -6,10 +6,8 @@ import pytest
 import yaml
 
 from vgg16 import config
-from vgg16.cli import build_parser
+from vgg16.cli import parse_args
 from vgg16.config import (
-    RECIPE_DIR,
-    RESOLVED,
     Recipe,
     check_dataset,
     from_args,
@@ -17,6 +15,8 @@ from vgg16.config import (
     parse_overrides,
     recipe_from_dict,
 )
+from vgg16.formats import base
+from vgg16.layout import TrainFolder
 
 # The seed README's tables (section 参数配置), transcribed key by key.
 SEED_CIFAR10 = {
@@ -67,7 +67,7 @@ SEED_IMAGENET = {
     ("name", "table"), [("cifar10", SEED_CIFAR10), ("imagenet2012", SEED_IMAGENET)]
 )
 def test_recipe_files_carry_the_seed_table_verbatim(name, table):
-    raw = yaml.safe_load((RECIPE_DIR / f"{name}.yaml").read_text())
+    raw = yaml.safe_load((base.RECIPES / f"{name}.yaml").read_text())
     assert {k: raw[k] for k in table} == table
 
 
@@ -216,7 +216,10 @@ def test_warmup_may_fill_the_run_outside_the_step_schedule():
 
 def test_an_unknown_dataset_names_the_dataset_key():
     """Both as `--dataset` (which picks the built-in recipe) and as a recipe value."""
-    expected = "recipe key 'dataset'='mnist': expected one of ['cifar10', 'imagenet2012', 'digits']"
+    expected = (
+        "recipe key 'dataset': unknown dataset 'mnist': "
+        "expected one of cifar10, imagenet2012, digits"
+    )
     with pytest.raises(ValueError) as err:
         load_recipe(dataset="mnist")
     assert str(err.value) == expected
@@ -226,7 +229,7 @@ def test_an_unknown_dataset_names_the_dataset_key():
 
 
 def test_a_missing_builtin_recipe_says_the_repository_is_broken(tmp_path, monkeypatch):
-    monkeypatch.setattr(config, "RECIPE_DIR", tmp_path)
+    monkeypatch.setattr(base, "RECIPES", tmp_path)
     with pytest.raises(FileNotFoundError) as err:
         load_recipe(dataset="cifar10")
     assert str(err.value) == (
@@ -270,9 +273,10 @@ def test_set_splits_at_the_first_equals_and_an_empty_value_is_an_empty_string():
 def _select_args(tmp_path: Path, *flags: str):
     """`vgg16 select` of a training run whose resolved recipe says lr_max 0.07."""
     train = tmp_path / "train"
-    load_recipe(dataset="digits", overrides={"lr_max": 0.07}).dump(train / RESOLVED)
+    resolved = TrainFolder(train).recipe
+    load_recipe(dataset="digits", overrides={"lr_max": 0.07}).dump(resolved)
     argv = ["select", "--data_path", "d", "--train", str(train), "--output", "o", *flags]
-    return build_parser().parse_args(argv), train / RESOLVED
+    return parse_args(argv), resolved
 
 
 def test_a_command_reads_its_default_recipe_then_the_set_flags(tmp_path: Path):
@@ -289,7 +293,7 @@ def test_a_commands_config_flag_wins_over_its_default(tmp_path: Path):
 
 
 def test_a_command_without_config_uses_the_builtin_recipe_of_its_dataset_flag():
-    args = build_parser().parse_args(
+    args = parse_args(
         ["evaluate", "--data_path", "d", "--pre_trained", "c.ckpt", "--dataset", "cifar10"]
     )
     recipe = from_args(args)
@@ -298,7 +302,7 @@ def test_a_command_without_config_uses_the_builtin_recipe_of_its_dataset_flag():
 
 def test_dataset_flag_must_agree_with_the_file():
     with pytest.raises(ValueError, match="'cifar10'.*'digits'"):
-        load_recipe(RECIPE_DIR / "cifar10.yaml", dataset="digits")
+        load_recipe(base.RECIPES / "cifar10.yaml", dataset="digits")
 
 
 def test_missing_recipe_file_names_the_path(tmp_path: Path):

@@ -11,9 +11,10 @@ import pytest
 from PIL import Image
 
 from vgg16.config import load_recipe
-from vgg16.data import MANIFEST, MANIFEST_KEYS, open_source, read_manifest, write_manifest
+from vgg16.data import MANIFEST_KEYS, open_source, read_manifest, write_manifest
+from vgg16.formats.cifar10 import write_batch
+from vgg16.layout import PreparedFolder
 from vgg16.prepare import prepare
-from vgg16.readers import write_cifar_batch
 
 
 @pytest.fixture
@@ -22,9 +23,9 @@ def cifar(tmp_path: Path) -> Path:
     folder = tmp_path / "cifar"
     folder.mkdir()
     pixels = np.zeros((7, 32, 32, 3), np.uint8)
-    write_cifar_batch(folder / "data_batch_1.bin", pixels[:4], np.array([0, 1, 2, 3]))
-    write_cifar_batch(folder / "data_batch_2.bin", pixels[4:], np.array([3, 2, 1]))
-    write_cifar_batch(folder / "test_batch.bin", pixels[:3], np.array([1, 1, 0]))
+    write_batch(folder / "data_batch_1.bin", pixels[:4], np.array([0, 1, 2, 3]))
+    write_batch(folder / "data_batch_2.bin", pixels[4:], np.array([3, 2, 1]))
+    write_batch(folder / "test_batch.bin", pixels[:3], np.array([1, 1, 0]))
     (folder / "batches.meta.txt").write_text("a\nb\nc\nd\n")
     return folder
 
@@ -129,9 +130,9 @@ def test_a_folder_of_class_folders_serves_any_split(tmp_path: Path):
 def test_errors_name_the_path(tmp_path: Path):
     with pytest.raises(FileNotFoundError, match="--data_path .*nowhere does not exist"):
         open_source(tmp_path / "nowhere", "cifar10")
-    with pytest.raises(ValueError, match=f"{tmp_path} has no {MANIFEST}: name the raw layout"):
+    with pytest.raises(ValueError, match=f"{tmp_path} has no manifest.json: name the raw layout"):
         open_source(tmp_path)
-    (tmp_path / MANIFEST).write_text(json.dumps({"dataset": "cifar10"}))
+    PreparedFolder(tmp_path).manifest.write_text(json.dumps({"dataset": "cifar10"}))
     with pytest.raises(ValueError, match="lacks keys"):
         open_source(tmp_path)
 
@@ -150,7 +151,7 @@ def test_only_the_first_five_unknown_val_classes_are_named(tmp_path: Path):
 
 
 def test_a_raw_layout_of_an_unknown_dataset_is_refused(tmp_path: Path):
-    message = r"^dataset 'mnist': expected one of \['cifar10', 'imagenet2012', 'digits'\]$"
+    message = r"^unknown dataset 'mnist': expected one of cifar10, imagenet2012, digits$"
     with pytest.raises(ValueError, match=message):
         open_source(tmp_path, "mnist")
 
@@ -180,7 +181,7 @@ def test_write_manifest_writes_indented_json(tmp_path: Path):
 
     write_manifest(tmp_path, manifest)
 
-    lines = (tmp_path / MANIFEST).read_text().split("\n")
+    lines = PreparedFolder(tmp_path).manifest.read_text().split("\n")
     assert lines[0] == "{" and lines[1] == '  "dataset": null,'
     assert lines[4:7] == ['  "class_names": [', '    "a"', "  ],"]
     assert lines[-2:] == ["}", ""]
@@ -191,7 +192,7 @@ def test_write_manifest_refuses_an_incomplete_manifest(tmp_path: Path):
     manifest = {key: None for key in MANIFEST_KEYS if key != "sources"}
     with pytest.raises(AssertionError, match=r"manifest lacks \['sources'\]"):
         write_manifest(tmp_path, manifest)
-    assert not (tmp_path / MANIFEST).exists()
+    assert not PreparedFolder(tmp_path).manifest.exists()
 
 
 @pytest.mark.parametrize(
@@ -210,6 +211,8 @@ def test_write_manifest_refuses_an_incomplete_manifest(tmp_path: Path):
     ],
 )
 def test_read_manifest_names_what_is_malformed(tmp_path: Path, content: object, message: str):
-    (tmp_path / MANIFEST).write_text(json.dumps(content))
-    with pytest.raises(ValueError, match=f"^{re.escape(str(tmp_path / MANIFEST))}{message}"):
+    PreparedFolder(tmp_path).manifest.write_text(json.dumps(content))
+    with pytest.raises(
+        ValueError, match=f"^{re.escape(str(PreparedFolder(tmp_path).manifest))}{message}"
+    ):
         read_manifest(tmp_path)

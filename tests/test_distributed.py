@@ -28,6 +28,9 @@ from vgg16.launch import SCRIPT, end_tree
 from vgg16.model import build_net
 from vgg16.preemption import EXIT_CODE
 
+#: Runs commands under msrun (left out of `make check`).
+pytestmark = pytest.mark.training
+
 #: 2 workers x batch 8 then see exactly what 1 worker x 16 sees: the same images, crops,
 #: flips and dropout masks (`vgg16.randomness` draws them per image position), in the same
 #: order. Only BatchNorm, whose batch statistics are per worker, is left out.

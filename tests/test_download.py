@@ -24,7 +24,7 @@ import pytest
 from vgg16 import download
 from vgg16.cli import main
 from vgg16.download import fetch, materialise, safe_extract
-from vgg16.readers import find_cifar_files, write_cifar_batch
+from vgg16.formats.cifar10 import find_batches, write_batch
 
 PAYLOAD = bytes(range(256)) * 40
 
@@ -41,8 +41,8 @@ def _cifar_layout(root: Path) -> Path:
     folder = root / "cifar-10-batches-bin"
     folder.mkdir(parents=True)
     images = np.arange(3 * 32 * 32 * 3, dtype=np.int64).reshape(3, 32, 32, 3).astype(np.uint8)
-    write_cifar_batch(folder / "data_batch_1.bin", images, np.array([0, 1, 2]))
-    write_cifar_batch(folder / "test_batch.bin", images[:1], np.array([2]))
+    write_batch(folder / "data_batch_1.bin", images, np.array([0, 1, 2]))
+    write_batch(folder / "test_batch.bin", images[:1], np.array([2]))
     return root
 
 
@@ -404,7 +404,7 @@ def test_good_tar_gz_extracts_cifar_layout(tmp_path: Path) -> None:
 
     dest = safe_extract(archive, tmp_path / "raw")
 
-    files = find_cifar_files(dest)
+    files = find_batches(dest)
     assert [p.name for p in files["train"]] == ["data_batch_1.bin"]
     for path in files["train"] + files["test"]:
         assert path.read_bytes() == (source / "cifar-10-batches-bin" / path.name).read_bytes()
@@ -454,20 +454,18 @@ def test_materialise_url_extracts_and_keeps_the_download(tmp_path: Path) -> None
     dest = materialise("cifar10", tmp_path / "data" / "raw", url=archive.as_uri(), md5=md5)
 
     assert dest == tmp_path / "data" / "raw"
-    assert len(find_cifar_files(dest)["train"]) == 1
+    assert len(find_batches(dest)["train"]) == 1
     assert (tmp_path / "data" / "downloads" / "cifar.tar.gz").is_file()
     archive.unlink()  # a rerun must use the kept download
     shutil.rmtree(dest)
-    assert len(
-        find_cifar_files(materialise("cifar10", dest, url=archive.as_uri(), md5=md5))["test"]
-    )
+    assert len(find_batches(materialise("cifar10", dest, url=archive.as_uri(), md5=md5))["test"])
 
 
 def test_materialise_local_archive_is_extracted_and_checked(tmp_path: Path) -> None:
     archive = _tar_gz(tmp_path / "cifar.tar.gz", _cifar_layout(tmp_path / "source"))
 
     dest = materialise("cifar10", tmp_path / "raw", data_path=archive)
-    assert len(find_cifar_files(dest)["train"]) == 1
+    assert len(find_batches(dest)["train"]) == 1
 
     with pytest.raises(ValueError, match=r"cifar\.tar\.gz.*md5"):
         materialise("cifar10", tmp_path / "raw2", data_path=archive, md5="0" * 32)
@@ -477,7 +475,7 @@ def test_materialise_local_archive_is_extracted_and_checked(tmp_path: Path) -> N
 def test_materialise_digits_needs_no_source(tmp_path: Path) -> None:
     dest = materialise("digits", tmp_path / "raw")
 
-    files = find_cifar_files(dest)
+    files = find_batches(dest)
     assert [p.name for p in files["train"] + files["test"]] == [
         "data_batch_1.bin",
         "test_batch.bin",
@@ -544,7 +542,7 @@ def test_download_command_fetches_into_downloads_and_extracts(
     assert capsys.readouterr().out == f"raw cifar10 data in {raw}\n"
     assert os.listdir(kept) == ["cifar.tar.gz"]
     assert os.listdir(raw.parent) == ["raw"]  # nothing kept in the default downloads folder
-    assert [p.name for p in find_cifar_files(raw)["test"]] == ["test_batch.bin"]
+    assert [p.name for p in find_batches(raw)["test"]] == ["test_batch.bin"]
 
 
 def test_download_command_builds_digits_without_a_source(

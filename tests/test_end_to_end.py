@@ -18,6 +18,9 @@ from conftest import DIGITS_EPOCHS
 from vgg16 import checkpoint
 from vgg16.config import load_recipe
 
+#: Trains the digits demo (left out of `make check`).
+pytestmark = pytest.mark.training
+
 EPOCHS = DIGITS_EPOCHS
 SETTINGS = [f"max_epoch={EPOCHS}"]
 
@@ -94,9 +97,9 @@ def test_seed_layout_eval_matches_the_mindrecord_test_split(vgg16, run):
 def test_predict(vgg16, run, tmp_path):
     from PIL import Image
 
-    from vgg16.readers import find_cifar_files, read_cifar_batches
+    from vgg16.formats.cifar10 import find_batches, read_batches
 
-    images, labels = read_cifar_batches(find_cifar_files(run["raw"])["test"])
+    images, labels = read_batches(find_batches(run["raw"])["test"])
     files = []
     for i in range(8):
         path = tmp_path / f"digit{i}.png"
@@ -230,9 +233,9 @@ def test_predict_feeds_lossless_images_their_own_pixels(vgg16, run, tmp_path, py
     the PIL-decoded, normalised pixels. A lossy round trip moved them by up to 0.135."""
     from PIL import Image
 
-    from vgg16.readers import find_cifar_files, read_cifar_batches
+    from vgg16.formats.cifar10 import find_batches, read_batches
 
-    digits, _ = read_cifar_batches(find_cifar_files(run["raw"])["test"])
+    digits, _ = read_batches(find_batches(run["raw"])["test"])
     rng = np.random.default_rng(0)
     noisy = np.clip(digits[:5].astype(int) + rng.integers(-40, 41, digits[:5].shape), 0, 255)
     rgb = noisy.astype(np.uint8)  # texture that JPEG would blur
@@ -271,9 +274,9 @@ def test_predict_feeds_lossless_images_their_own_pixels(vgg16, run, tmp_path, py
 def test_the_mistakes_are_the_most_confidently_wrong_test_images(run, pynative):
     """mistakes.csv against the trained network applied here to the raw test batch (the
     test split keeps its order), and mistakes.npz against those images' own pixels."""
-    from vgg16.readers import find_cifar_files, read_cifar_batches
+    from vgg16.formats.cifar10 import find_batches, read_batches
 
-    images, labels = read_cifar_batches(find_cifar_files(run["raw"])["test"])
+    images, labels = read_batches(find_batches(run["raw"])["test"])
     probs = _network_probabilities(run, images)
     predicted = probs.argmax(axis=1)
     wrong = sorted(np.flatnonzero(predicted != labels), key=lambda i: (-probs[i, predicted[i]], i))

@@ -13,10 +13,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from imagenet_layout import write_image_folder
 from imagenet_miniature import expected_tree, write_archives
 from test_workflow import REPO, copy_repo, job_counts, snakemake
+
+#: Runs the real snakemake (left out of `make check`).
+pytestmark = pytest.mark.workflow
 
 RULES = {"download", "verify", "prepare", "train", "select", "evaluate", "plot", "summary", "all"}
 

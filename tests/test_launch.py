@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vgg16.cli import build_parser
+from vgg16.cli import parse_args
 from vgg16.launch import SCRIPT, free_port, msrun_command, slurm_command, wanted
 
 ARGS = ["train", "--data_path", "d", "--output", "c", "--workers", "8"]
@@ -41,20 +41,20 @@ def test_slurm_command_for_two_nodes_of_four_gpus():
 def test_workers_run_the_same_command_knowing_their_role_from_msrun(monkeypatch):
     """msrun passes the command line on unchanged and sets MS_ROLE in the processes it starts:
     the launcher relaunches, a worker (or msrun's scheduler) runs the stage."""
-    args = build_parser().parse_args(ARGS)
+    args = parse_args(ARGS)
     monkeypatch.delenv("MS_ROLE", raising=False)
     assert wanted(args)
     for role in ("MS_WORKER", "MS_SCHED"):
         monkeypatch.setenv("MS_ROLE", role)
         assert not wanted(args)
     monkeypatch.delenv("MS_ROLE")
-    assert not wanted(build_parser().parse_args(["train", "--data_path", "d"]))
+    assert not wanted(parse_args(["train", "--data_path", "d"]))
 
 
 @pytest.mark.parametrize("command", ["select", "evaluate", "eval"])
 def test_evaluation_commands_take_workers_too(command):
     extra = ["--train", "t"] if command == "select" else ["--pre_trained", "p"]
-    args = build_parser().parse_args([command, "--data_path", "d", "--output", "o",
+    args = parse_args([command, "--data_path", "d", "--output", "o",
                                       "--workers", "2", *extra])  # fmt: skip
     assert args.stage == ("evaluate" if command == "eval" else command) and args.workers == 2
 

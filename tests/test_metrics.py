@@ -13,7 +13,7 @@ import pytest
 from mindspore import dataset as ds
 from mindspore import nn
 
-from vgg16.metrics import evaluate, log_softmax
+from vgg16.metrics import log_softmax, score
 
 NUM_CLASSES = 6
 
@@ -49,7 +49,7 @@ def test_metrics_equal_a_hand_computation(pynative):
     logits[labels == 1, 1] += 4  # class 1 is mostly right
     data = ds.NumpySlicesDataset({"image": logits, "label": labels}, shuffle=False).batch(5)
 
-    got = evaluate(Logits(), data, NUM_CLASSES)
+    got = score(Logits(), data, NUM_CLASSES)
 
     want = hand(logits, labels)
     assert got["num_images"] == 23  # the last, partial batch of 3 counts
@@ -95,7 +95,7 @@ def test_per_class_accuracy_counts_single_image_classes_and_skips_absent_ones(py
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        got = evaluate(Logits(), data, NUM_CLASSES)
+        got = score(Logits(), data, NUM_CLASSES)
 
     assert got["per_class_accuracy"] == [0.5, None, 1.0, None, None, None]
     assert got["confusion"].dtype == np.int64  # counts, written to confusion.csv as integers
@@ -119,7 +119,7 @@ def test_a_single_image_is_evaluated(pynative):
         shuffle=False,
     ).batch(4)
 
-    got = evaluate(Logits(), data, NUM_CLASSES)
+    got = score(Logits(), data, NUM_CLASSES)
 
     assert (got["num_images"], got["top1"]) == (1, 1.0)
     assert got["per_class_accuracy"] == [None, None, None, 1.0, None, None]
@@ -133,7 +133,7 @@ def test_an_empty_split_is_an_error(pynative):
     ).batch(4, drop_remainder=True)
 
     with pytest.raises(ValueError, match="^the evaluation split is empty$"):
-        evaluate(Logits(), data, NUM_CLASSES)
+        score(Logits(), data, NUM_CLASSES)
 
 
 class DropoutLogits(nn.Cell):
@@ -155,7 +155,7 @@ def test_a_network_fresh_from_training_is_evaluated_in_inference_mode(pynative):
     net = DropoutLogits()
     net.set_train(True)
 
-    got = evaluate(net, data, NUM_CLASSES)
+    got = score(net, data, NUM_CLASSES)
 
     want = hand(logits, labels)
     assert got["loss"] == pytest.approx(want["loss"], rel=1e-6)
@@ -187,7 +187,7 @@ def test_the_most_confident_mistakes_equal_a_hand_computation(pynative, limit: i
     data = ds.NumpySlicesDataset({"image": logits, "label": labels}, shuffle=False).batch(5)
     index = list(range(10, 56, 2))
 
-    got = evaluate(Logits(), data, NUM_CLASSES, mistakes=limit, indices=index)["mistakes"]
+    got = score(Logits(), data, NUM_CLASSES, mistakes=limit, indices=index)["mistakes"]
 
     want = hand_mistakes(logits, labels, index, limit)
     wrong = hand_mistakes(logits, labels, index, 100)
@@ -204,8 +204,8 @@ def test_mistakes_are_numbered_from_zero_without_indices_and_absent_unless_asked
     labels = np.array([0, 0, 1, 1], dtype=np.int32)
     data = ds.NumpySlicesDataset({"image": logits, "label": labels}, shuffle=False).batch(3)
 
-    got = evaluate(Logits(), data, NUM_CLASSES, mistakes=5)
-    assert "mistakes" not in evaluate(Logits(), data, NUM_CLASSES)
+    got = score(Logits(), data, NUM_CLASSES, mistakes=5)
+    assert "mistakes" not in score(Logits(), data, NUM_CLASSES)
 
     # Images 0, 2 and 3 are wrong with the same probability (each row is _row's shape).
     p = 1 / sum(math.exp(-j) for j in range(NUM_CLASSES))

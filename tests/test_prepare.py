@@ -15,8 +15,8 @@ from PIL import Image
 
 from vgg16.cli import main
 from vgg16.data import open_source, read_manifest
+from vgg16.formats.cifar10 import CLASSES, write_batch
 from vgg16.prepare import prepare
-from vgg16.readers import CIFAR10_CLASSES, write_cifar_batch
 
 PER_CLASS_TRAIN, PER_CLASS_TEST = 20, 5
 
@@ -33,9 +33,9 @@ def cifar(tmp_path: Path) -> tuple[Path, tuple, tuple]:
     train, test = _balanced(PER_CLASS_TRAIN, rng), _balanced(PER_CLASS_TEST, rng)
     folder = tmp_path / "src" / "cifar-10-batches-bin"
     folder.mkdir(parents=True)
-    write_cifar_batch(folder / "data_batch_1.bin", train[0][:120], train[1][:120])
-    write_cifar_batch(folder / "data_batch_2.bin", train[0][120:], train[1][120:])
-    write_cifar_batch(folder / "test_batch.bin", *test)
+    write_batch(folder / "data_batch_1.bin", train[0][:120], train[1][:120])
+    write_batch(folder / "data_batch_2.bin", train[0][120:], train[1][120:])
+    write_batch(folder / "test_batch.bin", *test)
     return tmp_path / "src", train, test
 
 
@@ -70,7 +70,7 @@ def test_prepare_cifar_round_trip_with_stratified_val(cifar: tuple) -> None:
     assert manifest == read_manifest(out)
     assert _siblings(out) == ["mr", "src"]  # no temporary folder left
     assert manifest["format"] == "raw" and manifest["image_shape"] == [32, 32, 3]
-    assert manifest["class_names"] == list(CIFAR10_CLASSES) and manifest["num_classes"] == 10
+    assert manifest["class_names"] == list(CLASSES) and manifest["num_classes"] == 10
     assert (manifest["dataset"], manifest["seed"], manifest["shards"]) == ("cifar10", 3, 2)
     read = {split: _read(out, split) for split in ("train", "val", "test")}
     for split, rows in read.items():
@@ -142,7 +142,7 @@ def test_failing_prepare_leaves_existing_output_and_no_temp_folder(cifar: tuple)
     [
         (
             {"dataset": "mnist"},
-            "unknown dataset 'mnist'; expected one of cifar10, imagenet2012, digits",
+            "unknown dataset 'mnist': expected one of cifar10, imagenet2012, digits",
         ),
         ({"val_fraction": 1.0}, "val_fraction must be in [0, 1), got 1.0"),
         ({"val_fraction": 1.5}, "val_fraction must be in [0, 1), got 1.5"),
@@ -187,10 +187,10 @@ def _four_classes(folder: Path, *batches: list[int], test: list[int]) -> Path:
     """Blank images with the given labels: one data_batch_<i>.bin per list, classes a..d."""
     folder.mkdir(parents=True)
     for i, labels in enumerate(batches, 1):
-        write_cifar_batch(
+        write_batch(
             folder / f"data_batch_{i}.bin", np.zeros((len(labels), 32, 32, 3), np.uint8), labels
         )
-    write_cifar_batch(folder / "test_batch.bin", np.zeros((len(test), 32, 32, 3), np.uint8), test)
+    write_batch(folder / "test_batch.bin", np.zeros((len(test), 32, 32, 3), np.uint8), test)
     (folder / "batches.meta.txt").write_text("a\nb\nc\nd\n")
     return folder
 
@@ -224,10 +224,10 @@ def test_manifest_counts_every_class_even_when_a_split_lacks_it(tmp_path: Path) 
     }
 
 
-def test_a_label_beyond_the_class_names_names_the_batch_files(tmp_path: Path) -> None:
+def test_a_label_beyond_the_class_names_names_the_batch_file(tmp_path: Path) -> None:
     src = _four_classes(tmp_path / "src", [0, 1], [4, 2], test=[0])
-    batches = f"{src / 'data_batch_1.bin'}, {src / 'data_batch_2.bin'}"
-    message = f"label 4 in {batches} is out of range for 4 classes"
+    batch = src / "data_batch_2.bin"
+    message = f"{batch}: record 0 has label 4, expected labels below num_classes=4"
 
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         prepare("cifar10", src, tmp_path / "mr", val_fraction=0)

@@ -10,26 +10,53 @@ import argparse
 import hashlib
 import importlib
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
 from vgg16.cli import build_parser
-from vgg16.stages import STAGES, code_digest, code_files, modules
+from vgg16.stages import STAGES, code_digest, code_files, module, modules
 
 REPO = Path(__file__).resolve().parent.parent
-WORKFLOW_STAGES = STAGES[:8]
+WORKFLOW_STAGES = list(STAGES)[:8]
 
 
-def test_each_stage_is_a_module_with_main_and_a_command_of_the_same_name():
+def _commands(stage: str | None = None) -> dict[str, argparse.ArgumentParser]:
+    """Command name or alias -> its parser."""
     (subparsers,) = [
-        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+        a for a in build_parser(stage)._actions if isinstance(a, argparse._SubParsersAction)
     ]
-    commands = subparsers.choices  # command name or alias -> its parser
+    return subparsers.choices
+
+
+def test_each_stage_is_a_module_with_its_flags_and_main_and_a_command_of_the_same_name():
+    commands = _commands()
     for stage in STAGES:
-        assert callable(importlib.import_module(f"vgg16.{stage}").main), stage
+        stage_module = importlib.import_module(f"vgg16.{module(stage)}")
+        assert callable(stage_module.main) and callable(stage_module.add_arguments), stage
         assert commands[stage].get_default("stage") == stage
+        flags = {a.dest for a in _commands(stage)[stage]._actions} - {"help"}
+        assert flags and not {a.dest for a in commands[stage]._actions} - {"help"}, stage
     assert {p.get_default("stage") for p in commands.values()} == set(STAGES)
+
+
+def test_only_the_select_stage_has_a_module_of_another_name():
+    """`select` would shadow the standard library's module of that name."""
+    assert {stage: module(stage) for stage in STAGES if module(stage) != stage} == {
+        "select": "selection"
+    }
+    with pytest.raises(ValueError, match="unknown stage 'fit'"):
+        module("fit")
+
+
+def test_no_module_is_named_after_a_standard_library_module():
+    """msrun runs vgg16/__main__.py as a script, so the package folder comes first on
+    sys.path: a module named like one of the standard library's would shadow it."""
+    names = {p.stem for p in (REPO / "vgg16").rglob("*.py")} | {
+        p.name for p in (REPO / "vgg16").iterdir() if p.is_dir() and p.name != "__pycache__"
+    }
+    assert not names & sys.stdlib_module_names
 
 
 def test_the_workflow_has_one_rule_per_workflow_stage():
@@ -40,14 +67,24 @@ def test_the_workflow_has_one_rule_per_workflow_stage():
 
 
 def test_the_readme_map_names_every_stage_and_shared_module():
+    """Every module and sub-package in the first cell of a row (and a sub-package's modules
+    in its row); nothing else there but the stage names."""
     readme = (REPO / "README.md").read_text()
-    map_section = readme[readme.index("### The map") : readme.index("### Layout")]
-    listed = set()
+    map_section = readme[readme.index("### The map") : readme.index("### Tests")]
+    listed, rows = set(), {}
     for line in map_section.splitlines():
         if line.startswith("| `"):  # a table row: the stage or module names in its first cell
-            listed |= set(re.findall(r"`(\w+)(?:\.py)?`", line.split("|")[1]))
-    package = {p.stem for p in (REPO / "vgg16").glob("*.py")} - {"__init__", "__main__"}
-    assert listed == package
+            names = set(re.findall(r"`(\w+)(?:\.py|/)?`", line.split("|")[1]))
+            listed |= names
+            rows.update(dict.fromkeys(names, line))
+    package = REPO / "vgg16"
+    modules = {p.stem for p in package.glob("*.py")} - {"__init__", "__main__"}
+    subpackages = {p.parent.name for p in package.glob("*/__init__.py")}
+    assert listed - (set(STAGES) - modules) == modules | subpackages
+    for sub in subpackages:
+        for path in (package / sub).glob("*.py"):
+            assert path.name == "__init__.py" or f"`{path.name}`" in rows[sub], path
+    assert set(STAGES) <= listed
 
 
 def _package(tmp_path: Path, files: dict[str, str]) -> Path:
@@ -118,3 +155,24 @@ def test_code_digest_hashes_each_files_name_and_bytes_in_name_order(tmp_path: Pa
         b"train.py\0from vgg16 import loss\n\0"
     ).hexdigest()[:16]
     assert code_digest("train", root) == expected
+
+
+def test_modules_follow_sub_packages_and_skip_imports_only_a_type_checker_reads(tmp_path: Path):
+    root = _package(tmp_path, {
+        "train": "from typing import TYPE_CHECKING\nfrom vgg16.formats import cifar\n"
+                 "if TYPE_CHECKING:\n    from vgg16 import group\nelse:\n    import vgg16.loss\n",
+        "group": "", "loss": "",
+    })  # fmt: skip
+    (root / "formats").mkdir()
+    (root / "formats" / "__init__.py").write_text("from vgg16.formats.base import Format\n")
+    (root / "formats" / "base.py").write_text("class Format: ...\n")
+    (root / "formats" / "cifar.py").write_text("")
+    assert modules("train", root) == ["__init__", "__main__", "cli", "formats", "formats.base",
+                                      "formats.cifar", "loss", "train"]  # fmt: skip
+    assert [p.relative_to(root).as_posix() for p in code_files("train", root)] == [
+        "__init__.py", "__main__.py", "cli.py", "formats/__init__.py", "formats/base.py",
+        "formats/cifar.py", "loss.py", "train.py",
+    ]  # fmt: skip
+    before = code_digest("train", root)
+    (root / "formats" / "__init__.py").write_text("from vgg16.formats.base import Format\n#\n")
+    assert code_digest("train", root) != before

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vgg16.layout import EvalFolder
 from vgg16.tables import (
     HISTORY,
     SELECTION,
@@ -36,10 +37,8 @@ def _selection_rows(*selected: bool) -> list[dict[str, str]]:
     ]  # fmt: skip
 
 
-def test_write_puts_the_header_and_the_rows_in_column_order_under_the_tables_name(
-    tmp_path: Path,
-):
-    path = HISTORY.write(tmp_path / "run" / "train", HISTORY_ROWS)
+def test_write_puts_the_header_and_the_rows_in_column_order(tmp_path: Path):
+    path = HISTORY.write(tmp_path / "run" / "train" / "history.csv", HISTORY_ROWS)
     assert path == tmp_path / "run" / "train" / "history.csv"
     assert path.read_bytes() == HISTORY_CSV.encode()
 
@@ -61,7 +60,7 @@ def test_values_with_commas_quotes_or_line_breaks_come_back_unchanged(tmp_path: 
     rows = _selection_rows(True, False)
     rows[0]["checkpoint"] = 'runs/a,b/"best".ckpt'
     rows[1]["checkpoint"] = "two\r\nlines.ckpt"
-    path = SELECTION.write(tmp_path, rows)
+    path = SELECTION.write(tmp_path / "selection.csv", rows)
     assert SELECTION.read(path) == rows
 
 
@@ -118,11 +117,11 @@ def test_selected_row_refuses_none_or_several_and_names_the_file(selected, found
 
 
 def test_a_mistakes_table_with_only_a_header_is_a_network_without_mistakes(tmp_path: Path):
-    write_mistakes(tmp_path, [], np.zeros((0, 32, 32, 3), np.uint8))
-    assert (tmp_path / "mistakes.csv").read_bytes() == (
+    write_mistakes(EvalFolder(tmp_path), [], np.zeros((0, 32, 32, 3), np.uint8))
+    assert EvalFolder(tmp_path).mistakes.read_bytes() == (
         b"index,true,predicted,probability,true_probability\r\n"
     )
-    rows, images = read_mistakes(tmp_path)
+    rows, images = read_mistakes(EvalFolder(tmp_path))
     assert rows == [] and images.shape == (0, 32, 32, 3)
 
 
@@ -132,13 +131,14 @@ def test_mistakes_come_back_with_their_images_in_order(tmp_path: Path):
             {"index": "2", "true": "dog", "predicted": "cat", "probability": "0.8",
              "true_probability": "0.1"}]  # fmt: skip
     images = np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3)
-    write_mistakes(tmp_path, rows, images)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["mistakes.csv", "mistakes.npz"]
-    got_rows, got_images = read_mistakes(tmp_path)
+    folder = EvalFolder(tmp_path)
+    write_mistakes(folder, rows, images)
+    assert sorted(tmp_path.iterdir()) == [folder.mistakes, folder.mistake_images]
+    got_rows, got_images = read_mistakes(folder)
     assert got_rows == rows
     np.testing.assert_array_equal(got_images, images)
     assert got_images.dtype == np.uint8
-    with np.load(tmp_path / "mistakes.npz") as data:
+    with np.load(folder.mistake_images) as data:
         assert data["index"].tolist() == [9, 2]
 
 
@@ -146,7 +146,7 @@ def test_mistakes_and_images_of_other_counts_are_refused(tmp_path: Path):
     rows = [{"index": "9", "true": "a", "predicted": "b", "probability": "0.9",
              "true_probability": "0.1"}]  # fmt: skip
     with pytest.raises(ValueError, match="^1 mistakes but 0 images$"):
-        write_mistakes(tmp_path, rows, np.zeros((0, 4, 4, 3), np.uint8))
+        write_mistakes(EvalFolder(tmp_path), rows, np.zeros((0, 4, 4, 3), np.uint8))
     assert not list(tmp_path.iterdir())
 
 
@@ -154,8 +154,7 @@ CONFUSION_CSV = "true\\predicted,cat,dog\r\ncat,3,1\r\ndog,0,2\r\n"
 
 
 def test_a_confusion_matrix_is_written_with_class_names_along_both_sides(tmp_path: Path):
-    path = write_confusion(tmp_path, ["cat", "dog"], np.array([[3, 1], [0, 2]]))
-    assert path == tmp_path / "confusion.csv"
+    path = write_confusion(tmp_path / "confusion.csv", ["cat", "dog"], np.array([[3, 1], [0, 2]]))
     assert path.read_bytes() == CONFUSION_CSV.encode()
     names, counts = read_confusion(path)
     assert names == ["cat", "dog"] and counts.tolist() == [[3, 1], [0, 2]]

@@ -25,6 +25,9 @@ from conftest import sets
 from vgg16 import checkpoint
 from vgg16.preemption import EXIT_CODE
 
+#: Starts `vgg16 train` (left out of `make check`).
+pytestmark = pytest.mark.training
+
 #: 64 images, batch 8: 8 steps per epoch.
 RUN = ["batch_size=8", "max_epoch=3", "random_flip=true", "warmup_epochs=1", "log_interval=1",
        "ckpt_interval=2"]  # fmt: skip

@@ -26,7 +26,11 @@ from conftest import write_source
 from PIL import Image
 
 from vgg16 import checkpoint
+from vgg16.layout import EvalFolder, PlotsFolder
 from vgg16.plot import eval_figures
+
+#: Runs the real snakemake (left out of `make check`).
+pytestmark = pytest.mark.workflow
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_RECIPE = {
@@ -170,15 +174,16 @@ def test_the_runs_figures_hold_its_confusion_matrix_metrics_and_mistakes(finishe
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
     with (run / "eval" / "mistakes.csv").open() as f:
         mistakes = list(csv.DictReader(f))
-    figures = eval_figures(run / "eval")
+    plots = PlotsFolder(run / "plots")
+    figures = eval_figures(EvalFolder(run / "eval"), plots)
 
-    (heat,) = [ax for ax in figures["confusion.png"].axes if ax.get_images()]
+    (heat,) = [ax for ax in figures[plots.confusion].axes if ax.get_images()]
     totals = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
     np.testing.assert_allclose(heat.get_images()[0].get_array(), shares)
     assert [label.get_text() for label in heat.get_yticklabels()] == header[1:]
 
-    (chart,) = figures["per_class.png"].axes
+    (chart,) = figures[plots.per_class].axes
     bars = sorted(chart.patches, key=lambda bar: bar.get_y())
     accuracy = [a for a in metrics["per_class_accuracy"].values() if a is not None]
     assert [bar.get_width() for bar in bars] == sorted(accuracy, reverse=True)
@@ -192,7 +197,7 @@ def test_the_runs_figures_hold_its_confusion_matrix_metrics_and_mistakes(finishe
         assert counts[names.index(row["true"]), names.index(row["predicted"])] > 0
     probabilities = [float(row["probability"]) for row in mistakes]
     assert probabilities == sorted(probabilities, reverse=True)
-    shown = [ax for ax in figures["mistakes.png"].axes if ax.get_images()]
+    shown = [ax for ax in figures[plots.mistakes].axes if ax.get_images()]
     assert [ax.get_title() for ax in shown] == [
         f"true {row['true']}\npredicted {row['predicted']}\np = {float(row['probability']):.3f}"
         for row in mistakes
@@ -359,20 +364,22 @@ def test_every_image_of_the_report_loads_in_a_browser(report, sweep, tmp_path):
     assert {"tiny", "tiny_b", "Summary"} <= set(shown)  # the page's menu, drawn by its scripts
 
 
-IMPORTED = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s+vgg16(?:\.(\w+))?$", re.MULTILINE)
+IMPORTED = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s+vgg16(?:\.([\w.]+))?$", re.MULTILINE)
 
 
 def modules_run(finished: Path) -> dict[str, set[str]]:
     """Per rule, the package modules its process really ran: what it imported (listed by
-    -X importtime), the stage's own module (`vgg16 <rule>` dispatches to it with importlib,
-    which importtime does not list, though it lists what that module imports) and
+    -X importtime), the stage's own module (`stages.module`: `vgg16 <rule>` imports it with
+    importlib, which importtime does not list, though it lists what that module imports) and
     `__main__` (run by `python -m vgg16`, not imported)."""
+    from vgg16.stages import module
+
     logs, found = finished / "results" / "logs", {}
     for rule in DOWNSTREAM:
         (log,) = [*logs.glob(f"{rule}/*.log"), *logs.glob(f"{rule}.log")]
         imported = {name or "__init__" for name in IMPORTED.findall(log.read_text())}
         assert {"__init__", "cli"} <= imported, (rule, imported)  # importtime did list them
-        found[rule] = imported | {rule, "__main__"}
+        found[rule] = imported | {module(rule), "__main__"}
     return found
 
 
@@ -389,15 +396,17 @@ def test_editing_a_module_reruns_exactly_the_stages_that_import_it(finished, wor
     the rules whose processes imported it, and everything downstream of them, and nothing else."""
     ran = modules_run(finished)
     args = write_config(workdir, {"tiny": tiny_run()})
-    for module in sorted((workdir / "vgg16").glob("*.py")):
-        users = {rule for rule, names in ran.items() if module.stem in names}
+    package = workdir / "vgg16"
+    for module in sorted(package.rglob("*.py")):
+        name = ".".join(module.relative_to(package).with_suffix("").parts).removesuffix(".__init__")
+        users = {rule for rule, names in ran.items() if name in names}
         expected = users.union(*(DOWNSTREAM[rule] for rule in users))
         text, stat = module.read_text(), module.stat()
         module.write_text(text + "\n# edited\n")
         planned = set(job_counts(snakemake(workdir, "--dry-run", *args))) - {"all"}
         module.write_text(text)
         os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-        assert planned == expected, module.name
+        assert planned == expected, name
 
 
 def test_recipe_mistakes_stop_the_dry_run_naming_the_run_and_key(tmp_path):

@@ -1,4 +1,5 @@
-"""Self-describing checkpoints, written atomically and loaded strictly.
+"""Self-describing checkpoints, written atomically and loaded strictly, and the keeper of a
+training run's checkpoint folder.
 
 `ms.save_checkpoint` deletes an existing target before it renames its own temporary file, so
 a kill at the wrong moment loses the checkpoint. We save into a hidden `.tmp/` folder beside
@@ -6,6 +7,11 @@ the checkpoints and `os.replace` the finished file into place; listings only loo
 `*.ckpt` files directly in the folder, so a leftover temporary file is never selected or
 loaded. Each file carries its epoch, step, training hash (recipe and code), recipe, class
 names and history, so nothing parses an epoch out of a file name.
+
+`CheckpointKeeper` owns every decision about a run's folder (timm's `CheckpointSaver` is the
+model): when to write an epoch checkpoint and which to keep, when to write the rolling recovery
+checkpoint, which checkpoints another recipe or code left (set aside, never deleted), and
+which one a resume takes. The training loop only tells it where training stands.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +31,6 @@ from vgg16.config import Recipe
 from vgg16.model import build_net
 
 META_KEY = "vgg16_meta"
-#: Where a training run keeps its checkpoints, inside its output folder.
-FOLDER = "ckpt"
 TMP_DIR = ".tmp"
 #: The last classifier layer: re-initialised when fine-tuning to another num_classes.
 HEAD = ("classifier.6.weight", "classifier.6.bias")
@@ -57,10 +62,6 @@ _free_pages_only = serialization._get_available_memory
 serialization._get_available_memory = available_memory
 
 
-def folder(run_dir: Path) -> Path:
-    return Path(run_dir) / FOLDER
-
-
 def checkpoint_name(epoch: int) -> str:
     return f"vgg16-epoch{epoch:04d}.ckpt"
 
@@ -81,6 +82,104 @@ def save(cell: nn.Cell | list[dict[str, Any]], path: Path, meta: dict[str, Any])
     os.replace(tmp, path)
     with contextlib.suppress(OSError):  # left when another save is under way
         tmp_dir.rmdir()
+
+
+class CheckpointKeeper:
+    """The checkpoints of one training run, identified by `run_hash` (recipe and code).
+
+    - An epoch checkpoint every `interval` epochs and at `last_epoch`; only the newest `keep`
+      of them stay.
+    - A rolling recovery checkpoint mid-epoch every `recovery_steps` steps (0: never), and
+      wherever training is stopped; an epoch checkpoint further on replaces it.
+    - Checkpoints of another hash are moved to `previous-<hash>/`: nothing computed is lost.
+    - A resume takes the furthest checkpoint of this hash whose position it can take.
+
+    Only a keeper that `writes` (the main worker's) touches the folder; the others read it,
+    so that every worker resumes from the same checkpoint.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        run_hash: str,
+        *,
+        last_epoch: int,
+        keep: int = 10,
+        interval: int = 1,
+        recovery_steps: int = 0,
+        describe: dict[str, Any] | None = None,
+        writes: bool = True,
+    ) -> None:
+        self.folder, self.run_hash, self.writes = Path(folder), run_hash, writes
+        self.last_epoch, self.keep, self.interval = last_epoch, keep, interval
+        self.recovery_steps = recovery_steps
+        self.describe = describe or {}  # metadata every checkpoint of the run carries
+        self.recovery = recovery_path(self.folder)
+
+    def epoch_path(self, epoch: int) -> Path:
+        return self.folder / checkpoint_name(epoch)
+
+    def resume_point(self, steps_per_epoch: int) -> dict[str, Any] | None:
+        """The metadata (with its "path") of the checkpoint a resume takes, or None.
+
+        That is the furthest of this run's hash whose position a run of `steps_per_epoch`
+        can take: an epoch checkpoint always, a recovery checkpoint only if made with as many
+        steps per epoch (with another global batch it cannot say where in an epoch it is).
+        """
+        usable = [
+            meta
+            for meta in self._resumable()
+            if meta.get("steps_per_epoch", steps_per_epoch) == steps_per_epoch
+            or meta["step"] % meta["steps_per_epoch"] == 0
+        ]
+        return max(usable, key=lambda meta: meta["step"], default=None)
+
+    def _resumable(self) -> list[dict[str, Any]]:
+        """Metadata (and path) of this hash's checkpoints; the writer sets the others aside."""
+        if self.writes:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        found = []
+        for path in [*list_checkpoints(self.folder), self.recovery]:
+            try:
+                _, meta = read(path, meta_only=True)
+            except FileNotFoundError:  # no recovery checkpoint, or the writer set it aside
+                continue
+            if meta.get("training_hash") == self.run_hash:
+                found.append({"path": path, **meta})
+            elif self.writes:
+                aside = self.folder / f"previous-{meta.get('training_hash', 'unknown')}"
+                aside.mkdir(exist_ok=True)
+                shutil.move(str(path), aside / path.name)
+                print(f"moved {path.name} (another recipe or training code) to {aside}", flush=True)
+        return found
+
+    def after_step(self, cell: nn.Cell, meta: dict[str, Any], *, stopping: bool) -> None:
+        """Mid-epoch, at `meta["step"]`: the recovery checkpoint when stopping or due."""
+        if stopping or self._recovery_due(meta["step"]):
+            self._save(cell, self.recovery, meta, "recovery")
+
+    def after_epoch(
+        self, cell: nn.Cell, epoch: int, meta: dict[str, Any], *, stopping: bool
+    ) -> None:
+        """At the end of `epoch`: its checkpoint when due (the oldest beyond `keep` deleted,
+        the recovery checkpoint with it), else the recovery checkpoint when stopping or due."""
+        if epoch % self.interval == 0 or epoch == self.last_epoch:
+            self._save(cell, self.epoch_path(epoch), meta, "epoch")
+            if self.writes:
+                for old in list_checkpoints(self.folder)[: -self.keep]:
+                    old.unlink()
+                self.recovery.unlink(missing_ok=True)  # the epoch checkpoint is further on
+        elif stopping or self._recovery_due(meta["step"]):
+            self._save(cell, self.recovery, meta, "recovery")
+
+    def _recovery_due(self, step: int) -> bool:
+        return self.recovery_steps > 0 and step % self.recovery_steps == 0
+
+    def _save(self, cell: nn.Cell, path: Path, meta: dict[str, Any], kind: str) -> None:
+        if self.writes:
+            save(
+                cell, path, {**meta, "training_hash": self.run_hash, **self.describe, "kind": kind}
+            )
 
 
 def publish(src: Path, dst: Path) -> None:

@@ -10,6 +10,7 @@ key's name and what is allowed.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import json
@@ -20,19 +21,15 @@ from typing import Any
 
 import yaml
 
+from vgg16 import formats
 from vgg16.atomic import write_text
 
-DATASETS = ("cifar10", "imagenet2012", "digits")
-#: Datasets in the CIFAR-10 binary layout: same reader, same transforms.
-CIFAR_FAMILY = ("cifar10", "digits")
+DATASETS = formats.NAMES
 DEVICE_TARGETS = ("CPU", "GPU", "Ascend")
 LR_SCHEDULERS = ("step", "cosine_annealing", "exponential")
 INITIALIZE_MODES = ("XavierUniform", "KaimingNormal")
 PAD_MODES = ("same", "pad")
 AMP_LEVELS = ("auto", "O0", "O1", "O2", "O3")
-RECIPE_DIR = Path(__file__).resolve().parent.parent / "config" / "recipes"
-#: The resolved recipe `train` writes into its output folder, for every later stage to read.
-RESOLVED = "recipe.yaml"
 
 #: Keys that change how results are evaluated or stored, not the trained weights: they are
 #: left out of the recipe hash so that changing them never invalidates a checkpoint.
@@ -88,7 +85,7 @@ class Recipe:
     amp_level: str = "auto"  # auto: O2 on GPU/Ascend as the seed, O0 (fp32) on CPU
 
     def __post_init__(self) -> None:
-        _check_choice("dataset", self.dataset, DATASETS)
+        _format(self.dataset)
         _check_choice("lr_scheduler", self.lr_scheduler, LR_SCHEDULERS)
         _check_choice("pad_mode", self.pad_mode, PAD_MODES)
         _check_choice("initialize_mode", self.initialize_mode, INITIALIZE_MODES)
@@ -157,6 +154,14 @@ class Recipe:
     def dump(self, path: Path) -> None:
         """Write the resolved recipe (atomically) next to the outputs it produced."""
         write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def _format(dataset: str) -> formats.Format:
+    """The recipe's dataset format; an unknown one is an error naming the recipe key."""
+    try:
+        return formats.get(dataset)
+    except ValueError as err:
+        raise ValueError(f"recipe key 'dataset': {err}") from None
 
 
 def _check_choice(key: str, value: object, allowed: tuple) -> None:
@@ -242,8 +247,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def builtin_recipe_path(dataset: str) -> Path:
-    _check_choice("dataset", dataset, DATASETS)
-    path = RECIPE_DIR / f"{dataset}.yaml"
+    path = _format(dataset).default_recipe
     if not path.is_file():
         raise FileNotFoundError(f"built-in recipe {path} is missing (is the repository intact?)")
     return path
@@ -275,7 +279,23 @@ def load_recipe(
     return recipe_from_dict(values, source=str(path))
 
 
-def from_args(args: Any, default: Path | None = None) -> Recipe:
+def add_arguments(
+    parser: argparse.ArgumentParser, default: str = "the dataset's built-in one"
+) -> None:
+    """The recipe flags of every command that builds the network."""
+    parser.add_argument("--config", type=Path, help=f"recipe YAML (default: {default})")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe key; repeatable",
+    )
+    parser.add_argument("--dataset", choices=DATASETS, help="dataset type (seed flag)")
+
+
+def from_args(args: argparse.Namespace, default: Path | None = None) -> Recipe:
     """The recipe of a command line: `--config` (else `default`, else the built-in recipe of
     `--dataset`), then each `--set key=value`."""
     return load_recipe(
@@ -286,11 +306,10 @@ def from_args(args: Any, default: Path | None = None) -> Recipe:
 def check_dataset(recipe: Recipe, dataset: str, num_classes: int, source: str) -> None:
     """A recipe fits data of format `dataset` with `num_classes` classes, or ValueError.
 
-    The CIFAR-layout formats share a reader and transforms, so a cifar10 recipe trains on
+    Formats of one transforms family hold their images alike, so a cifar10 recipe trains on
     digits (and on any subset written in that layout).
     """
-    same_family = {dataset, recipe.dataset} <= set(CIFAR_FAMILY)
-    if dataset != recipe.dataset and not same_family:
+    if formats.get(dataset).transforms != formats.get(recipe.dataset).transforms:
         raise ValueError(
             f"{source} holds {dataset!r} data but the recipe is for {recipe.dataset!r}"
         )

@@ -1,7 +1,7 @@
-"""A dataset, opened once: a prepared MindRecord folder, or one of the seed's raw layouts.
+"""A dataset, opened once: a prepared MindRecord folder, or a format's raw layout.
 
-`open_source` decides which it is and reads what describes it (the manifest, the CIFAR batch
-files, the class folders); the result carries the splits' files, the class names, the counts
+`open_source` decides which it is and reads what describes it (the manifest, or the raw
+layout through its format); the result carries the splits' files, the class names, the counts
 and the encoding, and is what `train`, `select` and `evaluate` hand to the input pipeline.
 The manifest's format is defined here too, for `prepare` to write and everyone else to read.
 """
@@ -9,15 +9,15 @@ The manifest's format is defined here too, for `prepare` to write and everyone e
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
-from vgg16 import readers
+from vgg16 import formats
 from vgg16.atomic import write_text
-from vgg16.config import CIFAR_FAMILY, DATASETS, Recipe, check_dataset
-from vgg16.splits import HELD_OUT, RAW_SPLITS, SPLITS
+from vgg16.config import Recipe, check_dataset
+from vgg16.formats.base import Format, Split
+from vgg16.layout import PreparedFolder
+from vgg16.splits import HELD_OUT, SPLITS
 
-MANIFEST = "manifest.json"
 MANIFEST_KEYS = (
     "dataset",
     "format",
@@ -33,39 +33,32 @@ MANIFEST_KEYS = (
 SPLIT_KEYS = ("count", "per_class", "files")
 
 
-@dataclass(frozen=True)
-class Split:
-    """The files of one split: MindRecord shards, CIFAR batch files or image files (whose
-    labels are then listed beside them)."""
-
-    count: int
-    files: tuple[Path, ...]
-    labels: tuple[int, ...] | None = None
-
-
 class DataSource:
-    """What a command needs to know about its data, read once."""
+    """What a command needs to know about its data, read once. A raw layout's splits are
+    listed when first asked for (ImageNet's train/ alone is 1.28 million files)."""
 
     def __init__(
         self,
         path: Path,
-        dataset: str,
+        format: Format,
         *,
         prepared: bool,
         encoding: str,
         class_names: list[str],
         image_shape: tuple[int, ...] | None = None,
         splits: dict[str, Split] | None = None,
-        image_root: Path | None = None,
     ) -> None:
         self.path = Path(path)
-        self.dataset = dataset
+        self.format = format
         self.prepared = prepared
         self.encoding = encoding  # "raw": pixels of `image_shape` (HWC); "jpeg": encoded bytes
         self.image_shape = image_shape
         self.class_names = class_names
         self._splits = dict(splits or {})
-        self._image_root = image_root  # raw class folders are listed when a split is asked for
+
+    @property
+    def dataset(self) -> str:
+        return self.format.name
 
     @property
     def num_classes(self) -> int:
@@ -77,10 +70,10 @@ class DataSource:
     def split(self, name: str) -> Split:
         if name not in SPLITS:
             raise ValueError(f"split {name!r}: expected one of {list(SPLITS)}")
-        if name not in self._splits and self._image_root is not None:
-            self._splits.update(
-                _image_folder_split(self._image_root, self.dataset, name, self.class_names)
-            )
+        if name not in self._splits and not self.prepared:
+            found = self.format.split(self.path, name, self.class_names)
+            if found is not None:
+                self._splits[name] = found
         if name in self._splits:
             return self._splits[name]
         if not self.prepared and name == HELD_OUT:
@@ -98,66 +91,39 @@ def open_source(path: Path, dataset: str | None = None) -> DataSource:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"--data_path {path} does not exist")
-    if (path / MANIFEST).is_file():
-        return _prepared(path)
+    folder = PreparedFolder(path)
+    if folder.manifest.is_file():
+        return _prepared(folder)
     if dataset is None:
-        raise ValueError(f"{path} has no {MANIFEST}: name the raw layout's dataset (--dataset)")
-    if dataset in CIFAR_FAMILY:
-        files = readers.find_cifar_files(path)
-        splits = {
-            split: Split(
-                sum(f.stat().st_size for f in batches) // readers.CIFAR_RECORD_BYTES, tuple(batches)
-            )
-            for split, batches in files.items()
-            if batches
-        }
-        return DataSource(
-            path,
-            dataset,
-            prepared=False,
-            encoding="raw",
-            class_names=readers.cifar_class_names(path),
-            image_shape=readers.CIFAR_IMAGE_SHAPE,
-            splits=splits,
+        raise ValueError(
+            f"{path} has no {folder.manifest.name}: name the raw layout's dataset (--dataset)"
         )
-    if dataset not in DATASETS:
-        raise ValueError(f"dataset {dataset!r}: expected one of {list(DATASETS)}")
-    train = path / RAW_SPLITS[dataset]["train"]
-    names = readers.class_folders(train if train.is_dir() else path)
+    fmt = formats.get(dataset)
     return DataSource(
-        path, dataset, prepared=False, encoding="jpeg", class_names=names, image_root=path
+        path,
+        fmt,
+        prepared=False,
+        encoding=fmt.encoding,
+        class_names=fmt.class_names(path),
+        image_shape=fmt.image_shape,
     )
 
 
-def _image_folder_split(
-    root: Path, dataset: str, split: str, class_names: list[str]
-) -> dict[str, Split]:
-    """`root/<train|val>/<class>/<image>` (see `splits.RAW_SPLITS`), or `root/<class>/<image>`
-    for any split (the seed's evaluation-only folders). Labels index `class_names` (train's
-    folders), so a val/ that lacks some classes keeps the same labels."""
-    sub = RAW_SPLITS[dataset].get(split)
-    if sub is None:
-        return {}
-    folder = root / sub if (root / sub).is_dir() else root
-    listed = readers.list_image_folder(folder, class_names)
-    return {split: Split(len(listed.paths), tuple(listed.paths), tuple(listed.labels))}
-
-
-def _prepared(folder: Path) -> DataSource:
-    manifest = read_manifest(folder)
+def _prepared(folder: PreparedFolder) -> DataSource:
+    manifest = read_manifest(folder.path)
     splits = {}
     for name, entry in manifest["splits"].items():
-        files = tuple(folder.resolve() / f for f in entry["files"])
+        files = tuple(folder.path.resolve() / f for f in entry["files"])
         missing = [str(p) for p in files if not p.is_file()]
         if missing:
             raise FileNotFoundError(f"MindRecord shards of split {name!r} not found: {missing}")
         splits[name] = Split(entry["count"], files)
     shape = manifest["image_shape"]
     return DataSource(
-        folder,
-        manifest["dataset"],
+        folder.path,
+        formats.get(manifest["dataset"]),
         prepared=True,
-        encoding="jpeg" if manifest["format"] == "jpeg" else "raw",
+        encoding=manifest["format"],
         class_names=list(manifest["class_names"]),
         image_shape=tuple(shape) if shape else None,
         splits=splits,
@@ -165,8 +131,8 @@ def _prepared(folder: Path) -> DataSource:
 
 
 def read_manifest(folder: Path) -> dict:
-    """Read and check ``folder/manifest.json`` as `prepare` writes it."""
-    path = Path(folder) / MANIFEST
+    """Read and check the manifest of a prepared folder, as `prepare` writes it."""
+    path = PreparedFolder(folder).manifest
     if not path.is_file():
         raise FileNotFoundError(f"MindRecord manifest not found: {path}")
     try:
@@ -190,4 +156,4 @@ def read_manifest(folder: Path) -> dict:
 def write_manifest(folder: Path, manifest: dict) -> None:
     missing = [key for key in MANIFEST_KEYS if key not in manifest]
     assert not missing, f"manifest lacks {missing}"
-    write_text(Path(folder) / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    write_text(PreparedFolder(folder).manifest, json.dumps(manifest, indent=2) + "\n")

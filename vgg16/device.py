@@ -15,7 +15,9 @@ from mindspore import dataset as ds
 from mindspore import hal
 from mindspore import log as ms_log
 
+from vgg16 import group
 from vgg16.config import DEVICE_TARGETS, Recipe
+from vgg16.group import ProcessGroup
 from vgg16.launch import in_group
 
 #: What `hal.is_available` logs for a backend whose plugin this install lacks.
@@ -107,29 +109,35 @@ def amp_level(recipe: Recipe, target: str) -> str:
     return "O0" if target == "CPU" else "O2"
 
 
-def init_distributed() -> tuple[int, int]:
-    """Join the msrun/rank-table process group with data parallelism, averaging gradients.
-
-    Returns (rank, group size). Must run before anything with side effects, because msrun's
-    scheduler process executes the script up to this call too.
-    """
-    from mindspore.communication import get_group_size, get_rank, init
-
-    init()
-    size = get_group_size()
-    ms.set_auto_parallel_context(
-        parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True, device_num=size
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The seed's device flags, on every command that runs the network."""
+    parser.add_argument(
+        "--device_target",
+        choices=DEVICE_TARGETS,
+        help="backend (seed flag); default: the best available",
     )
-    return get_rank(), size
+    parser.add_argument("--device_id", type=int, default=0, help="device index (seed flag)")
+    parser.add_argument(
+        "--is_distributed",
+        type=int,
+        choices=(0, 1),
+        default=0,
+        help="1: one process of a group started by rank table (seed flag; "
+        "--workers needs no such flag)",
+    )
 
 
-def start(args: argparse.Namespace, recipe: Recipe) -> tuple[str, int, int]:
+def start(args: argparse.Namespace, recipe: Recipe) -> ProcessGroup:
     """Device set-up, then the process group when this is one of several workers (launched
-    by msrun, or by the seed's rank tables with `--is_distributed 1`).
+    by msrun, or by the seed's rank tables with `--is_distributed 1`), else a group of one.
 
     Nothing with side effects may come before: msrun's scheduler process runs the command up
-    to `init()` too. Returns (device target, rank, group size).
+    to `group.join()` too. The device target is then `target()`.
     """
-    target = set_up(args.device_target, args.device_id, recipe.seed)
-    rank, size = init_distributed() if args.is_distributed or in_group() else (0, 1)
-    return target, rank, size
+    set_up(args.device_target, args.device_id, recipe.seed)
+    return group.join() if args.is_distributed or in_group() else ProcessGroup()
+
+
+def target() -> str:
+    """The device this process runs on, as `set_up` chose it."""
+    return ms.get_context("device_target")

@@ -22,16 +22,34 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from vgg16 import formats
 from vgg16.atomic import staged_dir
-from vgg16.imagenet_archives import ARCHIVES, extract_imagenet
+from vgg16.layout import DataFolder
 from vgg16.members import check_member, check_tar_member
-from vgg16.readers import write_digits
 
 CHUNK_BYTES = 1 << 20
 BACKOFF_SECONDS = 0.5  # the wait before retry n is n times this
 PROGRESS_MIN_BYTES = 16 << 20  # smaller downloads print no progress lines
 
 _UNKNOWN_LENGTH_STEP = 100 << 20  # progress every this many bytes when no Content-Length
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", choices=formats.NAMES, required=True, help="raw layout")
+    parser.add_argument("--url", help="archive to fetch (http, https, file)")
+    parser.add_argument("--md5", help="expected md5 of the archive")
+    parser.add_argument("--sha256", help="expected sha256 of the archive")
+    parser.add_argument("--data_path", type=Path, help="local folder or archive instead of a URL")
+    parser.add_argument(
+        "--archive",
+        action="append",
+        default=[],
+        metavar="KEY=PATH",
+        help="imagenet2012 only: the official train, val and devkit files, all three, "
+        "instead of a URL or data_path; repeatable",
+    )
+    parser.add_argument("--downloads", type=Path, help="where fetched archives are kept")
+    parser.add_argument("--output", type=Path, required=True, help="raw layout folder to create")
 
 
 def main(args: argparse.Namespace) -> None:
@@ -42,13 +60,13 @@ def main(args: argparse.Namespace) -> None:
         md5=args.md5,
         sha256=args.sha256,
         data_path=args.data_path,
-        archives=_parse_archives(args.archive),
+        archives=_parse_archives(args.archive, formats.get(args.dataset).archives),
         downloads=args.downloads,
     )
     print(f"raw {args.dataset} data in {path}")
 
 
-def _parse_archives(pairs: list[str]) -> dict[str, Path] | None:
+def _parse_archives(pairs: list[str], keys: tuple[str, ...]) -> dict[str, Path] | None:
     """The ``--archive KEY=PATH`` flags as a dict, or None when there are none."""
     if not pairs:
         return None
@@ -57,7 +75,7 @@ def _parse_archives(pairs: list[str]) -> dict[str, Path] | None:
         key, sep, path = pair.partition("=")
         if not sep or not path or key in archives:
             raise ValueError(
-                f"--archive {pair!r}: expected KEY=PATH, once for each of {', '.join(ARCHIVES)}"
+                f"--archive {pair!r}: expected KEY=PATH, once for each of {', '.join(keys)}"
             )
         archives[key] = Path(path)
     return archives
@@ -256,19 +274,20 @@ def materialise(
     than being silently ignored.
     """
     dest = Path(dest)
+    fmt = formats.get(dataset)
     if archives is not None:
         others = {"url": url, "data_path": data_path, "md5": md5, "sha256": sha256}
-        paths = _archive_paths(dataset, archives, [k for k, v in others.items() if v is not None])
-        return extract_imagenet(paths["train"], paths["val"], paths["devkit"], dest)
+        _alone(dataset, [key for key, value in others.items() if value is not None])
+        return fmt.from_archives(archives, dest)
     if url is not None and data_path is not None:
         raise ValueError(f"{dataset}: give one source, url or data_path, not both")
     if url is not None:
         name = Path(urllib.parse.unquote(urllib.parse.urlparse(url).path)).name
         if not name:
             raise ValueError(f"{url} names no file to download (expected .../<archive>)")
-        folder = Path(downloads) if downloads is not None else dest.parent / "downloads"
+        folder = Path(downloads) if downloads is not None else DataFolder(dest.parent).downloads
         return safe_extract(fetch(url, folder / name, md5=md5, sha256=sha256), dest)
-    if data_path is None and dataset != "digits":
+    if data_path is None and not fmt.builtin:
         raise ValueError(
             f"{dataset} needs a source: url or data_path (or archives for imagenet2012; "
             "only digits is built in)"
@@ -283,33 +302,23 @@ def materialise(
     if expected:
         raise ValueError(
             f"{dataset}: md5/sha256 check an archive (url or data_path file), "
-            f"not {data_path or 'the built-in digits'}"
+            f"not {data_path or 'the built-in ' + dataset}"
         )
     with staged_dir(dest) as tmp:
         if data_path is None:
-            write_digits(tmp)
+            fmt.generate(tmp)
         else:
             _link_entries(data_path, tmp)
     return dest
 
 
-def _archive_paths(dataset: str, archives: dict[str, Path], others: list[str]) -> dict[str, Path]:
-    """``archives``, checked to be ImageNet's three files and the only source given."""
-    if dataset != "imagenet2012":
-        raise ValueError(
-            f"{dataset}: archives (--archive) are ImageNet2012's files; use url or data_path"
-        )
+def _alone(dataset: str, others: list[str]) -> None:
+    """Archives are a source of their own: refuse them given with `others`."""
     if others:
         raise ValueError(
             f"{dataset}: archives (--archive) are a source of their own, "
             f"not to be given with {', '.join(others)}"
         )
-    if sorted(archives) != sorted(ARCHIVES):
-        raise ValueError(
-            f"{dataset}: archives (--archive KEY=PATH) need the keys {list(ARCHIVES)}, "
-            f"got {sorted(archives)}"
-        )
-    return {key: Path(path) for key, path in archives.items()}
 
 
 def _link_entries(source: Path, folder: Path) -> None:

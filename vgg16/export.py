@@ -10,8 +10,16 @@ import mindspore as ms
 import numpy as np
 from mindspore import nn
 
-from vgg16 import checkpoint, device
+from vgg16 import checkpoint, config, device
 from vgg16.config import Recipe, from_args
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    config.add_arguments(parser)
+    device.add_arguments(parser)
+    parser.add_argument("--pre_trained", type=Path, required=True)
+    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--batch_size", type=int, default=1, help="fixed batch size of the MINDIR")
 
 
 def main(args: argparse.Namespace) -> None:

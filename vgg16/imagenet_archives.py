@@ -1,5 +1,5 @@
 """The official ImageNet2012 archives turned into the ``train/<wnid>/`` and ``val/<wnid>/``
-class folders that ``readers.list_image_folder`` reads.
+class folders of the `imagenet2012` format (`formats.imagenet2012`).
 
 The download is three files (config/README.md lists their sizes and md5s). The train tar holds
 one tar per class, ``<wnid>.tar``, of that class's images; the val tar holds 50,000 images
@@ -19,8 +19,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
-
-from scipy.io import loadmat
 
 from vgg16.atomic import staged_dir
 from vgg16.members import check_tar_member
@@ -63,6 +61,9 @@ def extract_imagenet(train_tar: Path, val_tar: Path, devkit: Path, dest: Path) -
 
 def _read_devkit(devkit: Path) -> tuple[set[str], list[str]]:
     """The wnids of the classes (ids 1..1000), and the wnid of each val image in order."""
+    from scipy.io import loadmat  # here: scipy takes seconds to import, and the workflow
+    # imports this module (through `formats`) every time it is parsed
+
     with _reading(devkit), tarfile.open(devkit, mode="r:*") as tar:
         ground_truth = _member_bytes(tar, devkit, GROUND_TRUTH).decode()
         synsets = loadmat(io.BytesIO(_member_bytes(tar, devkit, META)))["synsets"].ravel()

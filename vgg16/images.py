@@ -133,8 +133,9 @@ def _attempt(work: Callable[[Path], T], path: Path) -> tuple[T | None, str | Non
         return None, error.bad[0][1]
 
 
-def workers() -> int:
-    """The cores this process may use (a SLURM allocation's, not the node's)."""
+def cpus() -> int:
+    """The cores this process may use: a SLURM allocation's or `taskset`'s, not the node's.
+    The package's one rule for how many processes or threads to start."""
     return len(os.sched_getaffinity(0))
 
 
@@ -153,7 +154,7 @@ def decode_all(
     bad = []
     start = time.monotonic()
     context = multiprocessing.get_context("spawn")
-    with context.Pool(min(workers(), max(1, len(paths) // _CHUNK))) as pool:
+    with context.Pool(min(cpus(), max(1, len(paths) // _CHUNK))) as pool:
         results = pool.imap(partial(_attempt, work), paths, chunksize=_CHUNK)
         for done, (path, (value, reason)) in enumerate(zip(paths, results, strict=True), 1):
             if reason is None:

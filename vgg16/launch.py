@@ -39,6 +39,7 @@ from types import FrameType
 
 import psutil
 
+from vgg16.layout import MSRUN_LOGS
 from vgg16.preemption import SIGNALS, STOPPED, Preempted
 
 #: What msrun launches: the package's CLI as a script (msrun wants a file, not `-m`).
@@ -70,6 +71,25 @@ def set_stop_signals(disposition: signal.Handlers) -> None:
         signal.signal(sig, disposition)
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of every command that can run on several workers."""
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="data-parallel processes, launched with msrun (default 1)",
+    )
+    parser.add_argument(
+        "--nodes",
+        type=int,
+        default=1,
+        help="nodes of a SLURM allocation to spread --workers over (one msrun each)",
+    )
+    parser.add_argument(
+        "--log_dir", type=Path, help=f"msrun's worker logs (default: <output>/{MSRUN_LOGS})"
+    )
+
+
 def wanted(args: argparse.Namespace) -> bool:
     """Whether this command line asks for several workers and is not yet one of them."""
     return getattr(args, "workers", 1) > 1 and not in_group()
@@ -79,7 +99,10 @@ def relaunch(argv: list[str], args: argparse.Namespace) -> None:
     """Run the command line `argv` on `args.workers` processes, logs beside the output."""
     output = getattr(args, "output", None) or Path(".")
     launch(
-        argv, workers=args.workers, log_dir=args.log_dir or Path(output) / "msrun", nodes=args.nodes
+        argv,
+        workers=args.workers,
+        log_dir=args.log_dir or Path(output) / MSRUN_LOGS,
+        nodes=args.nodes,
     )
 
 
@@ -224,18 +247,52 @@ def launch(worker_args: list[str], *, workers: int, log_dir: Path, nodes: int = 
     log_dir.mkdir(parents=True, exist_ok=True)
     for old in worker_logs(log_dir):
         old.unlink()
+    cmd = _command(worker_args, workers=workers, nodes=nodes, log_dir=log_dir)
+    print(
+        f"launching {workers} workers: {cmd if isinstance(cmd, str) else shlex.join(cmd)}",
+        flush=True,
+    )
+    started = time.perf_counter()
+    set_stop_signals(signal.SIG_IGN)  # inherited by msrun, kept across its exec
+    proc = subprocess.Popen(
+        cmd,
+        shell=isinstance(cmd, str),
+        env=_environment(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    _forward_signals(proc)
+    failure = _watch(proc)
+    logs = {path: path.read_text(errors="replace") for path in worker_logs(log_dir)}
+    for path, text in logs.items():
+        print(f"===== {path.name} =====\n{text}", flush=True)
+    stopped = [line for text in logs.values() for line in text.splitlines() if STOPPED in line]
+    if stopped:  # every worker stopped after the same step; rank 0 saved the position
+        raise Preempted(stopped[0].split(": ", 1)[-1])
+    if failure is not None or proc.returncode:
+        raise WorkerFailed(
+            f"a worker failed after {time.perf_counter() - started:.0f} s: "
+            f"{failure or f'msrun exited with {proc.returncode}'} (logs in {log_dir})\n"
+            f"{_failed_worker_tails(log_dir)}"
+        )
+    print(f"{workers} workers finished in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def _command(worker_args: list[str], *, workers: int, nodes: int, log_dir: Path) -> list[str] | str:
+    """msrun's command line here, or the shell command of one msrun per node under SLURM."""
     port = free_port()
     if in_batch_step():
         if workers % nodes:
             raise ValueError(f"--workers {workers} is not a multiple of --nodes {nodes}")
-        cmd: list[str] | str = slurm_command(
+        return slurm_command(
             worker_args,
             nodes=nodes,
             workers_per_node=workers // nodes,
             master_port=port,
             log_dir=log_dir,
         )
-    elif nodes > 1:
+    if nodes > 1:
         raise ValueError(
             f"--nodes {nodes} needs to run in a SLURM job's own shell: "
             + (
@@ -245,47 +302,20 @@ def launch(worker_args: list[str], *, workers: int, log_dir: Path, nodes: int = 
                 else "there is no SLURM allocation (no SLURM_JOB_NODELIST)"
             )
         )
-    else:
-        cmd = msrun_command(
-            worker_args, workers=workers, local_workers=workers, master_port=port, log_dir=log_dir
-        )
-    print(
-        f"launching {workers} workers: {cmd if isinstance(cmd, str) else shlex.join(cmd)}",
-        flush=True,
+    return msrun_command(
+        worker_args, workers=workers, local_workers=workers, master_port=port, log_dir=log_dir
     )
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd,
-        shell=isinstance(cmd, str),
-        env=_environment(),
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        preexec_fn=lambda: set_stop_signals(signal.SIG_IGN),
-    )
-    _forward_signals(proc)
-    failed_at, failure = None, ""
+
+
+def _watch(proc: subprocess.Popen) -> str | None:
+    """Copy msrun's output to ours until it ends; on msrun's word that a worker failed, end
+    the whole process tree (msrun itself would wait for a time-out) and return that word."""
     assert proc.stdout is not None
     for line in proc.stdout:
         print(f"[msrun] {line}", end="", flush=True)
         if WORKER_FAILED in line:
-            failed_at, failure = time.perf_counter(), line.split("]")[-1].strip()
-            break
-    if failed_at is not None:
-        time.sleep(FAILURE_GRACE_S)  # let the other workers' logs flush
-        end_tree(proc)
-    else:
-        proc.wait()
-    logs = {path: path.read_text(errors="replace") for path in worker_logs(log_dir)}
-    for path, text in logs.items():
-        print(f"===== {path.name} =====\n{text}", flush=True)
-    stopped = [line for text in logs.values() for line in text.splitlines() if STOPPED in line]
-    if stopped:  # every worker stopped after the same step; rank 0 saved the position
-        raise Preempted(stopped[0].split(": ", 1)[-1])
-    if failed_at is not None or proc.returncode:
-        raise WorkerFailed(
-            f"a worker failed after {time.perf_counter() - started:.0f} s: "
-            f"{failure or f'msrun exited with {proc.returncode}'} (logs in {log_dir})\n"
-            f"{_failed_worker_tails(log_dir)}"
-        )
-    print(f"{workers} workers finished in {time.perf_counter() - started:.1f} s", flush=True)
+            time.sleep(FAILURE_GRACE_S)  # let the other workers' logs flush
+            end_tree(proc)
+            return line.split("]")[-1].strip()
+    proc.wait()
+    return None

@@ -26,8 +26,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from vgg16.atomic import atomic_write
+from vgg16.layout import EvalFolder, PlotsFolder
 from vgg16.tables import (
-    CONFUSION,
     HISTORY,
     MISTAKES_KEPT,
     SELECTION,
@@ -57,8 +57,17 @@ EXTREMES = 20
 #: The gallery's grid: room for every mistake `evaluate` keeps.
 GALLERY_COLUMNS = 8
 GALLERY_ROWS = math.ceil(MISTAKES_KEPT / GALLERY_COLUMNS)
-#: metrics.json keys the test-set figures read (evaluate writes more).
+#: The metrics keys the test-set figures read (evaluate writes more).
 METRICS_KEYS = ("top1", "num_images", "per_class_accuracy")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--history", type=Path, required=True)
+    parser.add_argument("--selection", type=Path, required=True)
+    parser.add_argument(
+        "--eval", type=Path, required=True, help=f"evaluate's folder: {EvalFolder('.').names()}"
+    )
+    parser.add_argument("--output", type=Path, required=True)
 
 
 def main(args: argparse.Namespace) -> None:
@@ -294,27 +303,25 @@ def comparison_figure(
     return fig
 
 
-def eval_figures(eval_dir: Path) -> dict[str, Figure]:
-    """The test-set figures of one run by file name: confusion.png, per_class.png and
-    mistakes.png, from `evaluate`'s folder."""
-    eval_dir = Path(eval_dir)
-    metrics = read_metrics(eval_dir / "metrics.json", METRICS_KEYS)
-    names, confusion = read_confusion(eval_dir / CONFUSION)
+def eval_figures(folder: EvalFolder, plots: PlotsFolder) -> dict[Path, Figure]:
+    """The test-set figures of one run, by the path each goes to in `plots`: the confusion
+    matrix, the per-class accuracy and the mistakes, from `evaluate`'s folder."""
+    metrics = read_metrics(folder.metrics, METRICS_KEYS)
+    names, confusion = read_confusion(folder.confusion)
     if list(metrics["per_class_accuracy"]) != names:
-        raise ValueError(
-            f"{eval_dir / 'metrics.json'} and {eval_dir / CONFUSION} name other classes"
-        )
+        raise ValueError(f"{folder.metrics} and {folder.confusion} name other classes")
     counts = dict(zip(names, confusion.sum(axis=1).tolist(), strict=True))
-    rows, images = read_mistakes(eval_dir)
+    rows, images = read_mistakes(folder)
     return {
-        "confusion.png": confusion_figure(names, confusion),
-        "per_class.png": per_class_figure(metrics["per_class_accuracy"], counts, metrics["top1"]),
-        "mistakes.png": mistakes_figure(rows, images, metrics["num_images"]),
+        plots.confusion: confusion_figure(names, confusion),
+        plots.per_class: per_class_figure(metrics["per_class_accuracy"], counts, metrics["top1"]),
+        plots.mistakes: mistakes_figure(rows, images, metrics["num_images"]),
     }
 
 
-def run_figures(history: Path, selection: Path) -> dict[str, Figure]:
-    """The training figures of one run by file name: loss.png, lr.png and accuracy.png.
+def run_figures(history: Path, selection: Path, plots: PlotsFolder) -> dict[Path, Figure]:
+    """The training figures of one run, by the path each goes to in `plots`: loss, learning
+    rate and validation accuracy.
 
     Checkpoints without an epoch (the zoo's) cannot be placed on the epoch axis and are left
     out of the plots.
@@ -326,14 +333,18 @@ def run_figures(history: Path, selection: Path) -> dict[str, Figure]:
     sel = pd.DataFrame(placed, columns=list(SELECTION.columns))
     sel = sel[["epoch", "val_top1", "val_top5", "val_loss"]].astype(float)
     return {
-        "loss.png": _plot_loss(hist, sel),
-        "lr.png": _plot_lr(hist),
-        "accuracy.png": _plot_accuracy(sel, best),
+        plots.loss: _plot_loss(hist, sel),
+        plots.lr: _plot_lr(hist),
+        plots.accuracy: _plot_accuracy(sel, best),
     }
 
 
 def plot_run(history: Path, selection: Path, eval_dir: Path, out_dir: Path) -> list[Path]:
     """Write the `run_figures` and `eval_figures` of one run to `out_dir`; return their
     paths. Every file is read (and checked) before anything is written."""
-    figures = {**run_figures(history, selection), **eval_figures(eval_dir)}
-    return [save(fig, Path(out_dir) / name) for name, fig in figures.items()]
+    plots = PlotsFolder(out_dir)
+    figures = {
+        **run_figures(history, selection, plots),
+        **eval_figures(EvalFolder(eval_dir), plots),
+    }
+    return [save(fig, path) for path, fig in figures.items()]

@@ -10,11 +10,19 @@ from mindspore import dataset as ds
 from mindspore import nn
 from mindspore.dataset import vision
 
-from vgg16 import checkpoint, device, images
+from vgg16 import checkpoint, config, device, images, transforms
 from vgg16.atomic import write_csv
 from vgg16.config import Recipe, from_args
+from vgg16.input_pipeline import workers
 from vgg16.metrics import log_softmax
-from vgg16.pipeline import image_transforms, num_workers
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    config.add_arguments(parser)
+    device.add_arguments(parser)
+    parser.add_argument("--pre_trained", type=Path, required=True)
+    parser.add_argument("--output", type=Path, required=True, help="folder for predictions.csv")
+    parser.add_argument("images", type=Path, nargs="+")
 
 
 def main(args: argparse.Namespace) -> None:
@@ -79,9 +87,9 @@ def predict(
     one row per file, from the evaluation transforms of `recipe`."""
     data = ds.GeneratorDataset(_NetworkInputs(list(files)), ["image"], shuffle=False)
     data = data.map(
-        image_transforms(recipe, encoded=False),
+        transforms.evaluation(recipe, encoded=False),
         input_columns="image",
-        num_parallel_workers=num_workers(),
+        num_parallel_workers=workers(),
     )
     net.set_train(False)
     probs = []

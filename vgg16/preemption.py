@@ -11,8 +11,11 @@ all-reduce), so all stop after the same step even if the signal reached only som
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
 from types import FrameType
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:  # the command line imports this module, which must not load MindSpore
+    from vgg16.group import ProcessGroup
 
 #: The exit status of a run stopped by a signal (BSD's EX_TEMPFAIL: "try again later").
 EXIT_CODE = 75
@@ -26,12 +29,11 @@ class Preempted(Exception):
 
 
 class StopFlag:
-    """Set by SIGTERM or SIGUSR1 once installed. `any_worker` combines a flag across the
-    process group (None: a single process)."""
+    """Set by SIGTERM or SIGUSR1 once installed, and agreed across the process group."""
 
-    def __init__(self, any_worker: Callable[[bool], bool] | None = None) -> None:
+    def __init__(self, group: ProcessGroup) -> None:
         self.signal: str | None = None
-        self._any = any_worker
+        self._group = group
 
     def install(self) -> None:
         for sig in SIGNALS:
@@ -43,14 +45,12 @@ class StopFlag:
     def raised(self) -> bool:
         """Whether any worker has been signalled (a collective call with several workers:
         every worker must call it at every step)."""
-        if self._any is None:
-            return self.signal is not None
-        anyone = self._any(self.signal is not None)
+        anyone = self._group.any(self.signal is not None)
         if anyone and self.signal is None:
             self.signal = "a signal to another worker"
         return anyone
 
-    def barrier(self) -> None:
-        """Wait until every worker gets here (after rank 0 has written the checkpoint)."""
-        if self._any is not None:
-            self._any(False)
+    def preempt(self, where: str) -> NoReturn:
+        """Stop every worker once all get here (after the main one saved the position)."""
+        self._group.barrier()
+        raise Preempted(f"{STOPPED} {self.signal} {where}")

@@ -2,35 +2,26 @@
 
 Converting once means training reads one indexed format whatever the source layout, and the
 validation split is held out here, seeded and stratified, so every run of every recipe sees the
-same one. ``manifest.json`` records counts per class, the shard files and checksums of the
+same one. The manifest records counts per class, the shard files and checksums of the
 source, so a folder of MindRecords describes itself.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from mindspore.mindrecord import FileWriter
 from sklearn.model_selection import train_test_split
 
-from vgg16 import images
+from vgg16 import formats, images
 from vgg16.atomic import staged_dir
-from vgg16.config import CIFAR_FAMILY, DATASETS
 from vgg16.data import write_manifest
-from vgg16.readers import (
-    cifar_class_names,
-    find_cifar_files,
-    list_image_folder,
-    read_cifar_batches,
-    write_digits,
-)
-from vgg16.splits import HELD_OUT, RAW_SPLITS
+from vgg16.formats.base import RawSplits
+from vgg16.layout import PreparedFolder
+from vgg16.splits import HELD_OUT
 
 SCHEMA = {"image": {"type": "bytes"}, "label": {"type": "int32"}}
 DEFAULT_VAL_FRACTION = 0.1
@@ -41,18 +32,26 @@ MAX_SHARDS = 1000  # MindRecord's limit
 _WRITE_BATCH = 2000  # rows per write_raw_data call: large enough to amortise its overhead
 
 
-@dataclass(frozen=True)
-class RawSplits:
-    """A raw layout as conversion sees it: items (pixel arrays or image paths) with labels,
-    and how to turn the chosen items into (position among them, bytes a record stores)."""
-
-    train: tuple[Sequence[Any], np.ndarray]
-    test: tuple[Sequence[Any], np.ndarray]
-    encode: Callable[[list[Any], str], Iterator[tuple[int, bytes]]]
-    format: str
-    image_shape: list[int] | None
-    class_names: list[str]
-    sources: list[dict]
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", choices=formats.NAMES, required=True, help="raw layout")
+    parser.add_argument(
+        "--data_path",
+        type=Path,
+        required=True,
+        help="CIFAR-10 binary folder, ImageNet folder with train/ and val/, or "
+        "where to materialise digits",
+    )
+    parser.add_argument("--output", type=Path, required=True, help="MindRecord folder to create")
+    parser.add_argument(
+        "--val_fraction",
+        type=float,
+        default=DEFAULT_VAL_FRACTION,
+        help="share of train held out, stratified, as the val split (default 0.1)",
+    )
+    parser.add_argument("--shards", type=int, default=1, help="MindRecord files per split")
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help="seed of the val hold-out (default 1)"
+    )
 
 
 def main(args: argparse.Namespace) -> None:
@@ -77,100 +76,66 @@ def prepare(
     shards: int = 1,
     seed: int = DEFAULT_SEED,
 ) -> dict:
-    """Convert ``dataset`` at ``data_path`` to ``output/<split>.mindrecord`` and a manifest.
+    """Convert `dataset` at `data_path` to `output/<split>.mindrecord` and a manifest.
 
-    ``output`` is replaced only once the new folder is complete. Splits without images (such
-    as ``test`` for a CIFAR folder without ``test_batch.bin``) are left out of the manifest.
+    `output` is replaced only once the new folder is complete. Splits without images (such
+    as `test` for a CIFAR folder without `test_batch.bin`) are left out of the manifest.
+    A built-in dataset (digits) is generated first when `data_path` does not exist.
     Returns the manifest.
     """
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
+    fmt = formats.get(dataset)
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     if not 1 <= shards <= MAX_SHARDS:
         raise ValueError(f"shards must be in 1..{MAX_SHARDS} (MindRecord's limit), got {shards}")
     data_path, output = Path(data_path), Path(output)
-    if dataset == "digits" and not data_path.exists():
-        write_digits(data_path)
-    raw = _cifar(data_path) if dataset in CIFAR_FAMILY else _image_folders(data_path)
-    num_classes = len(raw.class_names)
-    (items, labels), (test_items, test_labels) = raw.train, raw.test
-    train, val = _hold_out(labels, val_fraction, seed, data_path)
+    if fmt.builtin and not data_path.exists():
+        fmt.generate(data_path)
+    raw = fmt.read(data_path)
+    train, val = _hold_out(raw.train[1], val_fraction, seed, data_path)
     with staged_dir(output) as tmp:
-        splits, bad = {}, []
-        for split, split_items, split_labels, index in (
-            ("train", items, labels, train),
-            (HELD_OUT, items, labels, val),
-            ("test", test_items, test_labels, np.arange(len(test_labels))),
-        ):
-            if not index.size:
-                continue
-            chosen = split_labels[index]
-            rows = (
-                {"image": data, "label": int(chosen[i])}
-                for i, data in raw.encode([split_items[i] for i in index], split)
-            )
-            try:
-                splits[split] = _write_split(tmp, split, rows, chosen, num_classes, shards)
-            except images.BadImages as error:  # go on, to name the other splits' bad files too
-                bad += error.bad
-        if bad:
-            raise images.BadImages(bad)
         manifest = {
             "dataset": dataset,
-            "format": raw.format,
+            "format": raw.encoding,
             "image_shape": raw.image_shape,
             "class_names": raw.class_names,
-            "num_classes": num_classes,
+            "num_classes": len(raw.class_names),
             "seed": seed,
             "val_fraction": val_fraction,
             "shards": shards,
-            "splits": splits,
+            "splits": _write_splits(PreparedFolder(tmp), raw, train, val, shards),
             "sources": raw.sources,
         }
         write_manifest(tmp, manifest)
     return manifest
 
 
-def _cifar(data_path: Path) -> RawSplits:
-    """CIFAR binary layout (also digits): images stored as raw 32x32x3 HWC bytes."""
-    files = find_cifar_files(data_path)
-    class_names = cifar_class_names(data_path)
-    train, test = read_cifar_batches(files["train"]), read_cifar_batches(files["test"])
-    for (_, labels), source in ((train, files["train"]), (test, files["test"])):
-        if labels.size and labels.max() >= len(class_names):
-            raise ValueError(
-                f"label {labels.max()} in {', '.join(map(str, source))} is out of range for "
-                f"{len(class_names)} classes"
-            )
-    return RawSplits(
-        train=train,
-        test=test,
-        encode=lambda pixels, split: ((i, image.tobytes()) for i, image in enumerate(pixels)),
-        format="raw",
-        image_shape=list(train[0].shape[1:]),
-        class_names=class_names,
-        sources=[_file_checksum(f) for f in files["train"] + files["test"]],
-    )
-
-
-def _image_folders(data_path: Path) -> RawSplits:
-    """ImageNet-style class folders (`splits.RAW_SPLITS`): images stored as RGB JPEG bytes,
-    every one decoded first, so that no record fails to decode in training."""
-    folders = {split: data_path / sub for split, sub in RAW_SPLITS["imagenet2012"].items()}
-    train = list_image_folder(folders["train"])
-    test = list_image_folder(folders["test"], train.classes)
-    return RawSplits(
-        train=(train.paths, np.array(train.labels)),
-        test=(test.paths, np.array(test.labels)),
-        encode=lambda paths, split: images.decode_all(
-            images.record_bytes, paths, f"prepare {split}"
-        ),
-        format="jpeg",
-        image_shape=None,
-        class_names=train.classes,
-        sources=[_listing_checksum(data_path, train.paths + test.paths)],
-    )
+def _write_splits(
+    out: PreparedFolder, raw: RawSplits, train: np.ndarray, val: np.ndarray, shards: int
+) -> dict[str, dict]:
+    """Each split's records, and what `_write_split` says of them; every bad image of every
+    split is named, not only the first split's."""
+    (items, labels), (test_items, test_labels) = raw.train, raw.test
+    splits, bad = {}, []
+    for split, split_items, split_labels, index in (
+        ("train", items, labels, train),
+        (HELD_OUT, items, labels, val),
+        ("test", test_items, test_labels, np.arange(len(test_labels))),
+    ):
+        if not index.size:
+            continue
+        chosen = split_labels[index]
+        rows = (
+            {"image": data, "label": int(chosen[i])}
+            for i, data in raw.encode([split_items[i] for i in index], split)
+        )
+        try:
+            splits[split] = _write_split(out, split, rows, chosen, len(raw.class_names), shards)
+        except images.BadImages as error:
+            bad += error.bad
+    if bad:
+        raise images.BadImages(bad)
+    return splits
 
 
 def _hold_out(
@@ -196,15 +161,16 @@ def _hold_out(
 
 
 def _write_split(
-    out: Path,
+    out: PreparedFolder,
     split: str,
     rows: Iterable[dict],
     labels: np.ndarray,
     num_classes: int,
     shards: int,
 ) -> dict:
-    """Write ``rows`` to ``out/<split>.mindrecord`` shards and describe what was written."""
-    writer = FileWriter(str(out / f"{split}.mindrecord"), shard_num=shards, overwrite=True)
+    """Write `rows` to the split's MindRecord shards in `out` and describe what was written."""
+    name = out.shards(split)
+    writer = FileWriter(str(out.path / name), shard_num=shards, overwrite=True)
     writer.add_schema(SCHEMA, f"vgg16 {split}")
     batch = []
     for row in rows:
@@ -215,15 +181,15 @@ def _write_split(
     if batch:
         writer.write_raw_data(batch)
     writer.commit()
-    # FileWriter names one shard "<split>.mindrecord" and several "<split>.mindrecord0..N-1".
+    # FileWriter names one shard `name` and several `name`0..N-1, each with its index `.db`.
     files = sorted(
-        (p.name for p in out.glob(f"{split}.mindrecord*") if p.suffix != ".db"),
-        key=lambda name: (len(name), name),
+        (p.name for p in out.path.glob(f"{name}*") if p.suffix != ".db"),
+        key=lambda shard: (len(shard), shard),
     )
-    missing = [name for name in files if not (out / f"{name}.db").is_file()]
+    missing = [shard for shard in files if not (out.path / f"{shard}.db").is_file()]
     if len(files) != shards or missing:
         raise RuntimeError(
-            f"FileWriter left {files} for {shards} shard(s) of {split} in {out}; "
+            f"FileWriter left {files} for {shards} shard(s) of {split} in {out.path}; "
             f"index files missing for {missing}"
         )
     return {
@@ -231,21 +197,3 @@ def _write_split(
         "per_class": np.bincount(labels, minlength=num_classes).tolist(),
         "files": files,
     }
-
-
-def _file_checksum(path: Path) -> dict:
-    """Size and SHA-256 of one source file."""
-    with path.open("rb") as f:
-        digest = hashlib.file_digest(f, "sha256").hexdigest()
-    return {"path": str(path.resolve()), "bytes": path.stat().st_size, "sha256": digest}
-
-
-def _listing_checksum(root: Path, paths: list[Path]) -> dict:
-    """SHA-256 over the sorted "relpath<TAB>size" lines of an image tree.
-
-    Hashing every image of ImageNet would take longer than the conversion; names and sizes
-    catch missing, extra, renamed and truncated files.
-    """
-    lines = sorted(f"{p.relative_to(root).as_posix()}\t{p.stat().st_size}\n" for p in paths)
-    digest = hashlib.sha256("".join(lines).encode())
-    return {"path": str(root.resolve()), "files": len(lines), "listing_sha256": digest.hexdigest()}

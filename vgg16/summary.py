@@ -13,9 +13,28 @@ from vgg16 import plot
 from vgg16.atomic import write_csv
 from vgg16.tables import HISTORY, SELECTION, SUMMARY, read_metrics, selected_row
 
-#: The metrics.json keys read here (evaluate writes more).
+#: The metrics keys read here (evaluate writes more).
 METRICS_KEYS = ("top1", "top5", "recipe")
 ACCURACY_COLUMNS = ("val_top1", "val_top5", "test_top1", "test_top5")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", type=Path, required=True, help="the summary CSV to write")
+    parser.add_argument(
+        "--comparison",
+        type=Path,
+        required=True,
+        help="PNG to write: every run's validation top-1 per epoch on shared axes",
+    )
+    parser.add_argument("--runs", nargs="+", required=True, help="run names")
+    for what in ("history", "selection", "metrics", "recipes"):
+        parser.add_argument(
+            f"--{what}",
+            type=Path,
+            nargs="+",
+            required=True,
+            help=f"one {what.rstrip('s')} file per run, in --runs order",
+        )
 
 
 def main(args: argparse.Namespace) -> None:
@@ -42,7 +61,7 @@ def main(args: argparse.Namespace) -> None:
 
 
 def _read_metrics(path: Path) -> dict[str, Any]:
-    """metrics.json, checked for the keys the summary reads."""
+    """`evaluate`'s metrics, checked for the keys the summary reads."""
     metrics = read_metrics(path, METRICS_KEYS)
     if "dataset" not in metrics["recipe"]:
         raise ValueError(f"{path} has no key recipe.dataset")

@@ -1,9 +1,10 @@
-"""The CSV tables the stages hand to each other: their columns are defined here and only here.
+"""The tables the stages hand to each other: their columns are defined here and only here
+(where each file lives is `layout`'s).
 
-`train` writes history.csv, `select` writes selection.csv (including which checkpoint it
-chose), `evaluate` writes confusion.csv and mistakes.csv (with the mistakes' pixels beside it
-in mistakes.npz), `summary` writes summary.csv; every reader goes through `read`, which names
-the file and the missing column instead of failing later with a bare KeyError.
+`train` writes the history, `select` the selection (including which checkpoint it chose),
+`evaluate` the metrics, the confusion matrix and the mistakes (with their pixels beside them),
+`summary` the summary; every reader goes through `read`, which names the file and the missing
+column instead of failing later with a bare KeyError.
 """
 
 from __future__ import annotations
@@ -18,17 +19,17 @@ from typing import Any
 import numpy as np
 
 from vgg16.atomic import atomic_write, write_csv
+from vgg16.layout import EvalFolder
 
 
 @dataclass(frozen=True)
 class Table:
-    name: str
     columns: tuple[str, ...]
     #: A table that may have no rows (a network that makes no mistakes has none to list).
     may_be_empty: bool = False
 
-    def write(self, folder: Path, rows: Iterable[dict]) -> Path:
-        return write_csv(Path(folder) / self.name, self.columns, rows)
+    def write(self, path: Path, rows: Iterable[dict]) -> Path:
+        return write_csv(path, self.columns, rows)
 
     def read(self, path: Path) -> list[dict[str, str]]:
         """The rows of `path` (at least one), checked for this table's columns."""
@@ -47,14 +48,11 @@ class Table:
 
 
 #: One row per trained epoch.
-HISTORY = Table("history.csv", ("epoch", "step", "loss", "lr", "img_per_s", "seconds"))
-#: One row per scored checkpoint; `selected` is true on exactly the one published as best.ckpt.
-SELECTION = Table(
-    "selection.csv", ("checkpoint", "epoch", "val_top1", "val_top5", "val_loss", "selected")
-)
+HISTORY = Table(("epoch", "step", "loss", "lr", "img_per_s", "seconds"))
+#: One row per scored checkpoint; `selected` is true on exactly the one `select` publishes.
+SELECTION = Table(("checkpoint", "epoch", "val_top1", "val_top5", "val_loss", "selected"))
 #: One row per run of the workflow.
 SUMMARY = Table(
-    "summary.csv",
     (
         "run",
         "dataset",
@@ -72,19 +70,14 @@ SUMMARY = Table(
 #: `predicted` are class names, `probability` is the predicted class's softmax probability
 #: and `true_probability` the true class's.
 MISTAKES = Table(
-    "mistakes.csv",
     ("index", "true", "predicted", "probability", "true_probability"),
     may_be_empty=True,
 )
-#: The pixels of mistakes.csv's images, in its order, as the network saw them before
-#: normalisation: "images" (N, H, W, 3) uint8 RGB and "index" (their `index` column).
-MISTAKE_IMAGES = "mistakes.npz"
 #: How many mistakes `evaluate` keeps (fewer when the network makes fewer): the report's
 #: gallery shows them all.
 MISTAKES_KEPT = 32
-#: confusion.csv: the header is this corner cell and then the class names; each row is a true
-#: class's name and its counts per predicted class.
-CONFUSION = "confusion.csv"
+#: The confusion matrix's header is this corner cell and then the class names; each row is a
+#: true class's name and its counts per predicted class.
 CONFUSION_CORNER = "true\\predicted"
 
 
@@ -96,14 +89,14 @@ def selected_row(rows: list[dict[str, str]], source: Path | str) -> dict[str, st
     return chosen[0]
 
 
-def write_confusion(folder: Path, class_names: list[str], confusion: np.ndarray) -> Path:
-    """confusion.csv: rows are true classes, columns predicted classes, both by name."""
+def write_confusion(path: Path, class_names: list[str], confusion: np.ndarray) -> Path:
+    """Rows are true classes, columns predicted classes, both by name."""
     rows = [[name, *row.tolist()] for name, row in zip(class_names, confusion, strict=True)]
-    return write_csv(Path(folder) / CONFUSION, [CONFUSION_CORNER, *class_names], rows)
+    return write_csv(path, [CONFUSION_CORNER, *class_names], rows)
 
 
 def read_confusion(path: Path) -> tuple[list[str], np.ndarray]:
-    """The class names and the (true, predicted) count matrix of a confusion.csv."""
+    """The class names and the (true, predicted) count matrix of `write_confusion`'s file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
@@ -119,8 +112,9 @@ def read_confusion(path: Path) -> tuple[list[str], np.ndarray]:
     return names, np.array([[int(v) for v in row[1:]] for row in rows], dtype=np.int64)
 
 
-def write_mistakes(folder: Path, rows: list[dict], images: np.ndarray) -> None:
-    """mistakes.csv (`MISTAKES`) and, in the same order, their pixels (`MISTAKE_IMAGES`)."""
+def write_mistakes(folder: EvalFolder, rows: list[dict], images: np.ndarray) -> None:
+    """The mistakes (`MISTAKES`) and, in the same order, their pixels as the network saw them
+    before normalisation: "images" (N, H, W, 3) uint8 RGB and "index" (their `index`)."""
     index = np.array([int(row["index"]) for row in rows], dtype=np.int64)
     if len(images) != len(index):
         raise ValueError(f"{len(rows)} mistakes but {len(images)} images")
@@ -129,26 +123,25 @@ def write_mistakes(folder: Path, rows: list[dict], images: np.ndarray) -> None:
         with tmp.open("wb") as f:  # a file object: np.savez would add ".npz" to a name
             np.savez_compressed(f, images=images, index=index)
 
-    atomic_write(Path(folder) / MISTAKE_IMAGES, save)
-    MISTAKES.write(folder, rows)
+    atomic_write(folder.mistake_images, save)
+    MISTAKES.write(folder.mistakes, rows)
 
 
-def read_mistakes(folder: Path) -> tuple[list[dict[str, str]], np.ndarray]:
-    """The rows of mistakes.csv and their images from mistakes.npz, checked to match."""
-    folder = Path(folder)
-    rows = MISTAKES.read(folder / MISTAKES.name)
-    path = folder / MISTAKE_IMAGES
+def read_mistakes(folder: EvalFolder) -> tuple[list[dict[str, str]], np.ndarray]:
+    """The mistakes' rows and their images, checked to match."""
+    rows = MISTAKES.read(folder.mistakes)
+    path = folder.mistake_images
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
     with np.load(path) as data:
         images, index = data["images"], data["index"]
     if index.tolist() != [int(row["index"]) for row in rows]:
-        raise ValueError(f"{path} holds other images than {folder / MISTAKES.name} lists")
+        raise ValueError(f"{path} holds other images than {folder.mistakes} lists")
     return rows, images
 
 
 def read_metrics(path: Path, keys: Iterable[str]) -> dict[str, Any]:
-    """`evaluate`'s metrics.json, checked for the keys its reader uses."""
+    """`evaluate`'s metrics, checked for the keys its reader uses."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")

@@ -1,12 +1,13 @@
 """`vgg16 train`: the zoo's optimiser, loss and schedules in a plain loop over epochs.
 
-Everything a run writes goes into its output folder: `ckpt/` (self-describing checkpoints;
-`ckpt/recovery/` the rolling mid-epoch one), `history.csv` and the resolved `recipe.yaml`,
-plus `msrun/` with several workers. The loop itself is short on purpose: one compiled train
-step (MindSpore's own `build_train_network`, which applies the fixed loss scale), then
-progress, history and checkpoints handled outside the step. Only rank 0 writes files or
-prints progress. Every random choice (order, crops, flips, dropout) is a function of the
-seed and the position (`randomness`), so a run stopped at any step (SIGTERM, SIGUSR1:
+Everything a run writes goes into its output folder (`layout.TrainFolder`): checkpoints,
+`history.csv` and the resolved recipe, plus msrun's logs with several workers. The loop is
+short on purpose: one compiled train step (MindSpore's own `build_train_network`, which
+applies the fixed loss scale), and `train_one_epoch` over the epoch's batches; which
+checkpoints to write, keep, set aside and resume from is the `checkpoint.CheckpointKeeper`'s,
+and what people see (progress, history) is the `Report`'s. Only the main worker writes: that is
+decided once, in `train`. Every random choice (order, crops, flips, dropout) is a function of
+the seed and the position (`randomness`), so a run stopped at any step (SIGTERM, SIGUSR1:
 `preemption`) and resumed ends exactly as the uninterrupted run.
 """
 
@@ -15,27 +16,54 @@ from __future__ import annotations
 import argparse
 import hashlib
 import math
-import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import mindspore as ms
 import numpy as np
-from mindspore import nn, ops
+from mindspore import nn
 from mindspore.amp import FixedLossScaleManager, build_train_network
 
-from vgg16 import checkpoint, device, randomness, schedule, stages
-from vgg16.config import RESOLVED, Recipe, load_recipe, parse_overrides
+from vgg16 import checkpoint, config, device, launch, randomness, schedule, stages
+from vgg16.checkpoint import CheckpointKeeper
+from vgg16.config import Recipe, load_recipe, parse_overrides
 from vgg16.data import DataSource, open_source
+from vgg16.group import ProcessGroup
+from vgg16.input_pipeline import train_steps, training_epoch
+from vgg16.layout import TrainFolder
 from vgg16.loss import CrossEntropySmooth
 from vgg16.model import DROPOUT_P, DROPOUT_WIDTHS, build_net
-from vgg16.pipeline import train_steps, training_epoch
-from vgg16.preemption import STOPPED, Preempted, StopFlag
+from vgg16.preemption import StopFlag
 from vgg16.tables import HISTORY
 
 NO_DECAY_SUFFIXES = (".bias", ".gamma", ".beta")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    config.add_arguments(parser)
+    device.add_arguments(parser)
+    parser.add_argument(
+        "--data_path",
+        type=Path,
+        required=True,
+        help="prepared MindRecord folder or the seed's raw layout",
+    )
+    parser.add_argument(
+        "--output",
+        "--ckpt_path",
+        type=Path,
+        default=Path("output"),
+        help=f"the run's folder: {TrainFolder('.').names()} (--ckpt_path: the seed's name)",
+    )
+    parser.add_argument("--pre_trained", type=Path, help="checkpoint to start from (seed flag)")
+    parser.add_argument(
+        "--reinit_head",
+        action="store_true",
+        help="with --pre_trained: re-initialise the last layer if num_classes differs",
+    )
+    parser.add_argument("--ckpt_interval", type=int, help="epochs between checkpoints (seed flag)")
+    launch.add_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> None:
@@ -43,44 +71,16 @@ def main(args: argparse.Namespace) -> None:
     if args.ckpt_interval is not None:  # the seed's flag
         overrides["ckpt_interval"] = args.ckpt_interval
     recipe = load_recipe(args.config, dataset=args.dataset, overrides=overrides)
-    target, rank, size = device.start(args, recipe)
-    stop = StopFlag(_any_worker() if size > 1 else None)
+    group = device.start(args, recipe)
+    stop = StopFlag(group)
     stop.install()
     source = open_source(args.data_path, recipe.dataset)
     source.check(recipe)
-    if rank == 0:
-        recipe.dump(args.output / RESOLVED)
-    train(
-        recipe,
-        source,
-        stop=stop,
-        output=args.output,
-        target=target,
-        amp_level=device.amp_level(recipe, target),
-        class_names=source.class_names,
-        pre_trained=args.pre_trained,
-        reinit_head=args.reinit_head,
-        rank=rank,
-        group_size=size,
-    )
-    if rank == 0:
-        print(f"checkpoints, history and recipe in {args.output}")
-
-
-def _any_worker() -> Callable[[bool], bool]:
-    """A flag combined across the process group: a sum all-reduce (MindSpore's CPU backend
-    has no max), compiled once."""
-
-    class AnyWorker(nn.Cell):
-        def __init__(self) -> None:
-            super().__init__()
-            self.reduce = ops.AllReduce(ops.ReduceOp.SUM)
-
-        def construct(self, x: ms.Tensor) -> ms.Tensor:
-            return self.reduce(x)
-
-    cell = AnyWorker()
-    return lambda flag: bool(cell(ms.Tensor([float(flag)], ms.float32)).asnumpy()[0] > 0)
+    net = build_net(recipe)
+    if args.pre_trained:
+        params, _ = checkpoint.read(args.pre_trained)
+        checkpoint.load_weights(net, params, source=args.pre_trained, reinit_head=args.reinit_head)
+    train(recipe, source, net, TrainFolder(args.output), group=group, stop=stop)
 
 
 class _WithLoss(nn.Cell):
@@ -152,63 +152,6 @@ def build_train_step(net: nn.Cell, recipe: Recipe, lrs: np.ndarray, amp_level: s
 
 
 @dataclass
-class Progress:
-    """Progress lines with loss, lr, throughput and ETA; on long runs this is all a user sees."""
-
-    total_steps: int
-    batch_size: int
-    interval: int
-    enabled: bool
-    started: float = 0.0
-    done: int = 0
-
-    def step(self, epoch: int, step: int, steps_per_epoch: int, loss: float, lr: float) -> None:
-        if not self.started:
-            self.started = time.perf_counter()  # after the first (compiling) step
-            return
-        self.done += 1
-        if not self.enabled or (step % self.interval and step != steps_per_epoch):
-            return
-        per_step = (time.perf_counter() - self.started) / self.done
-        left = per_step * (self.total_steps - self.done - 1)
-        print(
-            f"epoch {epoch} step {step}/{steps_per_epoch} loss {loss:.4f} lr {lr:.6f} "
-            f"{self.batch_size / per_step:.1f} img/s eta {_duration(left)}",
-            flush=True,
-        )
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
-
-
-def resumable_checkpoints(ckpt_dir: Path, run_hash: str, *, set_aside: bool) -> list[dict]:
-    """Metadata (and path) of the checkpoints this recipe and code can resume from: the epoch
-    checkpoints and the recovery checkpoint.
-
-    With `set_aside` (rank 0 only), checkpoints of another recipe or training code are moved to
-    `previous-<hash>/` rather than deleted: nothing already computed is lost.
-    """
-    resumable = []
-    recovery = checkpoint.recovery_path(ckpt_dir)
-    for path in [*checkpoint.list_checkpoints(ckpt_dir), recovery]:
-        try:
-            _, meta = checkpoint.read(path, meta_only=True)
-        except FileNotFoundError:  # no recovery checkpoint, or rank 0 moved it aside meanwhile
-            continue
-        if meta.get("training_hash") == run_hash:
-            resumable.append({"path": path, **meta})
-        elif set_aside:
-            aside = ckpt_dir / f"previous-{meta.get('training_hash', 'unknown')}"
-            aside.mkdir(exist_ok=True)
-            shutil.move(str(path), aside / path.name)
-            print(f"moved {path.name} (another recipe or training code) to {aside}", flush=True)
-    return resumable
-
-
-@dataclass
 class Position:
     """Where training stands: steps done (over all epochs), the history of finished epochs
     and the losses of the current epoch's steps so far (its mean goes to the history)."""
@@ -220,7 +163,7 @@ class Position:
     def epoch(self, steps_per_epoch: int) -> int:
         return self.step // steps_per_epoch + 1
 
-    def meta(self, steps_per_epoch: int, **more: object) -> dict:
+    def meta(self, steps_per_epoch: int) -> dict:
         """Checkpoint metadata; `epoch` is the one in progress, or the last one finished when
         the position is an epoch's end."""
         return {
@@ -229,179 +172,232 @@ class Position:
             "steps_per_epoch": steps_per_epoch,
             "history": self.history,
             "epoch_losses": self.epoch_losses,
-            **more,
         }
 
+    def add_step(self, loss: float, epoch: int, steps_per_epoch: int) -> None:
+        self.step += 1
+        if not math.isfinite(loss):
+            raise FloatingPointError(
+                f"loss is {loss} at epoch {epoch} step {self.step - (epoch - 1) * steps_per_epoch}"
+                f" (global step {self.step}): lower lr or loss_scale, or check the input data"
+            )
+        self.epoch_losses.append(loss)
 
-def _resume(
-    train_step: nn.Cell, resumable: list[dict], steps_per_epoch: int, main: bool
-) -> Position:
-    """Load the furthest checkpoint whose steps per epoch match (a recovery checkpoint of
-    another global batch cannot say where in an epoch it is) and return its position."""
-    usable = [
-        m
-        for m in resumable
-        if m.get("steps_per_epoch", steps_per_epoch) == steps_per_epoch
-        or m["step"] % m["steps_per_epoch"] == 0
-    ]
-    if not usable:
+    def end_epoch(self, epoch: int, lr: float, images: int, seconds: float) -> None:
+        """Close `epoch` into the history: `images` were trained in `seconds` by this process
+        (a resumed epoch's earlier steps are not timed)."""
+        self.history.append(
+            {
+                "epoch": epoch,
+                "step": self.step,
+                "loss": round(float(np.mean(self.epoch_losses)), 6),
+                "lr": lr,
+                "img_per_s": round(images / seconds, 2),
+                "seconds": round(seconds, 2),
+            }
+        )
+        self.epoch_losses = []
+
+
+@dataclass
+class Report:
+    """What people and later stages see of training: progress lines with loss, lr,
+    throughput and ETA (on long runs all a user sees), a line per epoch, `history.csv` and
+    the resolved recipe. Only a report that `writes` (the main worker's) prints or writes."""
+
+    folder: TrainFolder
+    total_steps: int
+    batch_size: int
+    interval: int
+    writes: bool
+    started: float = 0.0
+    done: int = 0
+
+    def say(self, line: str) -> None:
+        if self.writes:
+            print(line, flush=True)
+
+    def start(self, recipe: Recipe, line: str) -> None:
+        if self.writes:
+            recipe.dump(self.folder.recipe)
+        self.say(line)
+
+    def step(self, epoch: int, step: int, steps_per_epoch: int, loss: float, lr: float) -> None:
+        if not self.started:
+            self.started = time.perf_counter()  # after the first (compiling) step
+            return
+        self.done += 1
+        if step % self.interval and step != steps_per_epoch:
+            return
+        per_step = (time.perf_counter() - self.started) / self.done
+        left = per_step * (self.total_steps - self.done - 1)
+        self.say(
+            f"epoch {epoch} step {step}/{steps_per_epoch} loss {loss:.4f} lr {lr:.6f} "
+            f"{self.batch_size / per_step:.1f} img/s eta {_duration(left)}"
+        )
+
+    def history(self, history: list[dict]) -> None:
+        if self.writes:
+            HISTORY.write(self.folder.history, history)
+
+    def epoch(self, row: dict, max_epoch: int) -> None:
+        self.say(
+            f"epoch {row['epoch']}/{max_epoch} done: loss {row['loss']:.4f} "
+            f"{row['img_per_s']:.1f} img/s {row['seconds']:.1f}s"
+        )
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def resume(train_step: nn.Cell, keeper: CheckpointKeeper, steps: int, report: Report) -> Position:
+    """Load the checkpoint the keeper resumes from into `train_step`; return its position."""
+    latest = keeper.resume_point(steps)
+    if latest is None:
         return Position()
-    latest = max(usable, key=lambda m: m["step"])
     params, _ = checkpoint.read(latest["path"])
     not_loaded, _ = ms.load_param_into_net(train_step, params, strict_load=True)
     if not_loaded:
         raise ValueError(f"cannot resume from {latest['path']}: {not_loaded} not in it")
     epoch = latest["epoch"]
-    step = epoch * steps_per_epoch if not latest.get("epoch_losses") else latest["step"]
-    position = Position(step, latest["history"], list(latest.get("epoch_losses", [])))
-    if main:
-        where = (
-            f"step {step % steps_per_epoch} of epoch {epoch}"
-            if position.epoch_losses
-            else f"the end of epoch {epoch}"
-        )
-        print(f"resuming from {latest['path']} ({where})", flush=True)
+    mid_epoch = bool(latest.get("epoch_losses"))
+    position = Position(
+        latest["step"] if mid_epoch else epoch * steps,
+        latest["history"],
+        list(latest.get("epoch_losses", [])),
+    )
+    where = (
+        f"step {position.step % steps} of epoch {epoch}"
+        if mid_epoch
+        else f"the end of epoch {epoch}"
+    )
+    report.say(f"resuming from {latest['path']} ({where})")
     return position
 
 
 def train(
     recipe: Recipe,
     source: DataSource,
+    net: nn.Cell,
+    folder: TrainFolder,
     *,
+    group: ProcessGroup,
     stop: StopFlag,
-    output: Path,
-    target: str,
-    amp_level: str,
-    class_names: list[str],
-    pre_trained: Path | None = None,
-    reinit_head: bool = False,
-    rank: int = 0,
-    group_size: int = 1,
 ) -> list[dict]:
-    """Train to `recipe.max_epoch`, resuming from the furthest checkpoint of the same recipe
-    and code in `output/ckpt`. Returns the per-epoch history; raises Preempted once a signal
-    has stopped it (its position saved)."""
-    main = rank == 0
-    ckpt_dir = checkpoint.folder(output)
-    steps_per_epoch = train_steps(source, recipe, group_size)
-    if steps_per_epoch == 0:
-        raise ValueError(
-            f"the training split has fewer images than one global batch "
-            f"({recipe.batch_size} x {group_size} worker(s))"
-        )
-    net = build_net(recipe)
-    if pre_trained:
-        params, _ = checkpoint.read(pre_trained)
-        checkpoint.load_weights(net, params, source=pre_trained, reinit_head=reinit_head)
-    lrs = learning_rates(recipe, steps_per_epoch)
-    train_step = build_train_step(net, recipe, lrs, amp_level)
-
-    run_hash = training_hash(recipe)
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    resumable = resumable_checkpoints(ckpt_dir, run_hash, set_aside=main)
-    at = _resume(train_step, resumable, steps_per_epoch, main)
-    total = recipe.max_epoch * steps_per_epoch
-    progress = Progress(
-        total_steps=total - at.step,
-        batch_size=recipe.batch_size * group_size,
-        interval=recipe.log_interval,
-        enabled=main,
+    """Train `net` to `recipe.max_epoch`, resuming from the furthest checkpoint of the same
+    recipe and code in the folder. Returns the per-epoch history; raises Preempted once a
+    signal has stopped it (its position saved)."""
+    steps = _steps_per_epoch(source, recipe, group)
+    lrs = learning_rates(recipe, steps)
+    amp_level = device.amp_level(recipe, device.target())
+    writes = group.is_main  # the one decision: the main worker writes, the others compute alike
+    keeper = _keeper(recipe, folder, source.class_names, writes)
+    batch = recipe.batch_size * group.size
+    report = Report(folder, len(lrs), batch, recipe.log_interval, writes)
+    loop = Loop(
+        build_train_step(net, recipe, lrs, amp_level), recipe, lrs, steps, keeper, report, stop
     )
-    if main:
-        print(
-            f"training {recipe.dataset} on {target} ({amp_level}): {group_size} worker(s), "
-            f"{steps_per_epoch} steps/epoch x {recipe.max_epoch - at.epoch(steps_per_epoch) + 1}"
-            f" epochs, global batch {recipe.batch_size * group_size}",
-            flush=True,
+    at = resume(loop.train_step, keeper, steps, report)
+    report.total_steps -= at.step
+    report.start(
+        recipe,
+        f"training {recipe.dataset} on {device.target()} ({amp_level}): {group.size} worker(s), "
+        f"{steps} steps/epoch x {recipe.max_epoch - at.epoch(steps) + 1} epochs, "
+        f"global batch {batch}",
+    )
+    while at.step < len(lrs):
+        epoch = at.epoch(steps)
+        batches = training_epoch(
+            source,
+            recipe,
+            epoch=epoch,
+            first_step=at.step % steps,
+            num_shards=group.size,
+            shard_id=group.rank,
         )
-
-    def save(path: Path, **more: object) -> None:
-        meta = at.meta(
-            steps_per_epoch,
-            training_hash=run_hash,
-            recipe=recipe.to_dict(),
-            class_names=class_names,
-            **more,
-        )
-        checkpoint.save(train_step, path, meta)
-
-    while at.step < total:
-        epoch = at.epoch(steps_per_epoch)
-        first = at.step % steps_per_epoch
-        data = training_epoch(
-            source, recipe, epoch=epoch, first_step=first, num_shards=group_size, shard_id=rank
-        )
-        started, done_before = time.perf_counter(), len(at.epoch_losses)
-        for step, (images, labels, where) in enumerate(
-            data.create_tuple_iterator(num_epochs=1), start=first + 1
-        ):
-            keep = (
-                randomness.dropout_keep(
-                    recipe.seed, epoch, where.asnumpy(), DROPOUT_WIDTHS, DROPOUT_P
-                )
-                if recipe.has_dropout
-                else []
-            )
-            loss = float(train_step(images, labels, *map(ms.Tensor, keep)).asnumpy())
-            at.step += 1
-            if not math.isfinite(loss):
-                raise FloatingPointError(
-                    f"loss is {loss} at epoch {epoch} step {step} (global step {at.step}): "
-                    "lower lr or loss_scale, or check the input data"
-                )
-            at.epoch_losses.append(loss)
-            progress.step(epoch, step, steps_per_epoch, loss, float(lrs[at.step - 1]))
-            stopping = stop.raised()
-            if step == steps_per_epoch:
-                break  # the epoch's end is saved below, as an epoch checkpoint
-            if main and (stopping or _recovery_due(recipe, at.step)):
-                save(checkpoint.recovery_path(ckpt_dir), kind="recovery")  # a rolling one
-            if stopping:
-                stop.barrier()  # every worker waits for rank 0's checkpoint
-                raise Preempted(
-                    f"{STOPPED} {stop.signal} at epoch {epoch} step {step}/{steps_per_epoch}: "
-                    f"position saved in {checkpoint.recovery_path(ckpt_dir)}; run the same "
-                    "command again to resume"
-                )
-        seconds = time.perf_counter() - started
-        at.history.append(
-            {
-                "epoch": epoch,
-                "step": at.step,
-                "loss": round(float(np.mean(at.epoch_losses)), 6),
-                "lr": float(lrs[at.step - 1]),
-                "img_per_s": round(
-                    (len(at.epoch_losses) - done_before) * progress.batch_size / seconds, 2
-                ),
-                "seconds": round(seconds, 2),
-            }
-        )
-        at.epoch_losses = []
-        recovery = checkpoint.recovery_path(ckpt_dir)
-        if main:
-            HISTORY.write(output, at.history)
-            if epoch % recipe.ckpt_interval == 0 or epoch == recipe.max_epoch:
-                save(ckpt_dir / checkpoint.checkpoint_name(epoch), kind="epoch")
-                for old in checkpoint.list_checkpoints(ckpt_dir)[: -recipe.keep_checkpoint_max]:
-                    old.unlink()
-                recovery.unlink(missing_ok=True)  # the epoch checkpoint is further on
-            elif stopping or _recovery_due(recipe, at.step):
-                save(recovery, kind="recovery")
-            print(
-                f"epoch {epoch}/{recipe.max_epoch} done: loss {at.history[-1]['loss']:.4f} "
-                f"{at.history[-1]['img_per_s']:.1f} img/s {seconds:.1f}s",
-                flush=True,
-            )
-        if stopping and at.step < total:
-            stop.barrier()
-            raise Preempted(
-                f"{STOPPED} {stop.signal} at the end of epoch {epoch}: run the same command "
-                "again to resume"
-            )
-    if main:  # also when resuming a finished run, whose history.csv may have been removed
-        HISTORY.write(output, at.history)
+        train_one_epoch(loop, batches, at, epoch)
+    report.history(at.history)  # also when resuming a finished run, whose file may be gone
+    report.say(f"checkpoints, history and recipe in {folder.path}")
     return at.history
 
 
-def _recovery_due(recipe: Recipe, step: int) -> bool:
-    return recipe.recovery_steps > 0 and step % recipe.recovery_steps == 0
+def _steps_per_epoch(source: DataSource, recipe: Recipe, group: ProcessGroup) -> int:
+    steps = train_steps(source, recipe, group.size)
+    if steps == 0:
+        raise ValueError(
+            f"the training split has fewer images than one global batch "
+            f"({recipe.batch_size} x {group.size} worker(s))"
+        )
+    return steps
+
+
+def _keeper(
+    recipe: Recipe, folder: TrainFolder, class_names: list[str], writes: bool
+) -> CheckpointKeeper:
+    """The run's checkpoints as the recipe asks for them, each carrying the recipe and the
+    class names."""
+    return CheckpointKeeper(
+        folder.checkpoints,
+        training_hash(recipe),
+        last_epoch=recipe.max_epoch,
+        keep=recipe.keep_checkpoint_max,
+        interval=recipe.ckpt_interval,
+        recovery_steps=recipe.recovery_steps,
+        describe={"recipe": recipe.to_dict(), "class_names": class_names},
+        writes=writes,
+    )
+
+
+@dataclass(frozen=True)
+class Loop:
+    """What every epoch of a run trains with and hands its results to."""
+
+    train_step: nn.Cell
+    recipe: Recipe
+    lrs: np.ndarray  # one per step of the whole run
+    steps: int  # per epoch
+    keeper: CheckpointKeeper
+    report: Report
+    stop: StopFlag
+
+
+def train_one_epoch(loop: Loop, batches: ms.dataset.Dataset, at: Position, epoch: int) -> None:
+    """Train the rest of `epoch` from `at`, then close it: history, checkpoints. A signal
+    stops it after the step in flight, with its position saved (`StopFlag.preempt`)."""
+    steps, first = loop.steps, at.step % loop.steps
+    started, stopping = time.perf_counter(), False
+    for step, (images, labels, where) in enumerate(
+        batches.create_tuple_iterator(num_epochs=1), start=first + 1
+    ):
+        keep = _dropout_keep(loop.recipe, epoch, where.asnumpy())
+        loss = float(loop.train_step(images, labels, *keep).asnumpy())
+        at.add_step(loss, epoch, steps)
+        loop.report.step(epoch, step, steps, loss, float(loop.lrs[at.step - 1]))
+        stopping = loop.stop.raised()
+        if step < steps:
+            loop.keeper.after_step(loop.train_step, at.meta(steps), stopping=stopping)
+            if stopping:
+                loop.stop.preempt(
+                    f"at epoch {epoch} step {step}/{steps}: position saved in "
+                    f"{loop.keeper.recovery}; run the same command again to resume"
+                )
+    seconds = time.perf_counter() - started
+    at.end_epoch(
+        epoch, float(loop.lrs[at.step - 1]), (steps - first) * loop.report.batch_size, seconds
+    )
+    loop.report.history(at.history)
+    loop.keeper.after_epoch(loop.train_step, epoch, at.meta(steps), stopping=stopping)
+    loop.report.epoch(at.history[-1], loop.recipe.max_epoch)
+    if stopping and at.step < len(loop.lrs):
+        loop.stop.preempt(f"at the end of epoch {epoch}: run the same command again to resume")
+
+
+def _dropout_keep(recipe: Recipe, epoch: int, positions: np.ndarray) -> list[ms.Tensor]:
+    """The dropout multipliers of a batch's images, drawn from their positions."""
+    if not recipe.has_dropout:
+        return []
+    keep = randomness.dropout_keep(recipe.seed, epoch, positions, DROPOUT_WIDTHS, DROPOUT_P)
+    return [ms.Tensor(k) for k in keep]

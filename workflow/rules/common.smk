@@ -14,7 +14,9 @@ validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 # The workflow reads its own package (beside this file), whatever else is installed.
 ROOT = Path(workflow.basedir)
 sys.path.insert(0, str(ROOT))
+from vgg16 import formats
 from vgg16.config import check_dataset, load_recipe
+from vgg16.layout import Results
 from vgg16.stages import code_files
 
 # Rules call the package through the interpreter that runs Snakemake, so the workflow
@@ -24,16 +26,25 @@ from vgg16.stages import code_files
 # and Snakemake would end the job while `train` is still saving its position.
 VGG16 = f"exec {shlex.quote(sys.executable)} -m vgg16"
 RUNS = sorted(config["runs"])
-PLOTS = ["loss", "lr", "accuracy", "confusion", "per_class", "mistakes"]
-NUM_CLASSES = {"cifar10": 10, "digits": 10, "imagenet2012": 1000}
+# Every path of the results, from the package's one owner of the layout; the wildcards stand
+# in for a dataset's and a run's name. (Params are formatted with wildcards only as strings.)
+RESULTS = Results("results")
+DATA = RESULTS.data("{dataset}")
+RUN = RESULTS.run("{run}")
 
 
 def num_classes_of(spec):
-    return spec.get("num_classes", NUM_CLASSES[spec["format"]])
+    return spec.get("num_classes", formats.get(spec["format"]).num_classes)
 
 
-# Each run's recipe and overrides, resolved and checked now: a misspelt key, a bad value or
-# a missing recipe file stops even a dry run, before hours of data conversion.
+# Each dataset's format, and each run's recipe and overrides, resolved and checked now: an
+# unknown format, a misspelt key, a bad value or a missing recipe file stops even a dry run,
+# before hours of data conversion.
+for _name, _data in config["datasets"].items():
+    try:
+        formats.get(_data["format"])
+    except ValueError as _err:
+        raise ValueError(f"config datasets.{_name}.format: {_err}") from None
 for _run, _spec in config["runs"].items():
     if _spec["dataset"] not in config["datasets"]:
         raise ValueError(
@@ -94,12 +105,16 @@ def run_spec(wildcards):
     return config["runs"][wildcards.run]
 
 
+def run_prepared(wildcards):
+    return RESULTS.data(run_spec(wildcards)["dataset"]).prepared
+
+
 def run_data(wildcards):
-    return f"results/data/{run_spec(wildcards)['dataset']}/mindrecord"
+    return str(run_prepared(wildcards).path)
 
 
 def run_manifest(wildcards):
-    return f"{run_data(wildcards)}/manifest.json"
+    return run_prepared(wildcards).manifest
 
 
 def run_recipe(wildcards):

@@ -2,9 +2,9 @@ rule download:
     input:
         code=code("download"),
     output:
-        directory("results/data/{dataset}/raw"),
+        directory(DATA.raw),
     log:
-        "results/logs/download/{dataset}.log",
+        RESULTS.log("download", "{dataset}"),
     retries: 2
     resources:
         runtime=120,
@@ -13,7 +13,7 @@ rule download:
         vgg16=VGG16,
         format=lambda w: dataset_of(w)["format"],
         source=source_flags,
-        downloads="results/data/{dataset}/downloads",
+        downloads=str(DATA.downloads),
     shell:
         "{params.vgg16} download --dataset {params.format} {params.source} "
         "--downloads {params.downloads} --output {output} > {log} 2>&1"
@@ -21,12 +21,12 @@ rule download:
 
 rule verify:
     input:
-        raw="results/data/{dataset}/raw",
+        raw=DATA.raw,
         code=code("verify"),
     output:
-        "results/data/{dataset}/verified.json",
+        DATA.verified,
     log:
-        "results/logs/verify/{dataset}.log",
+        RESULTS.log("verify", "{dataset}"),
     resources:
         runtime=240,
         mem_mb=2000,
@@ -42,22 +42,22 @@ rule verify:
 
 rule prepare:
     input:
-        raw="results/data/{dataset}/raw",
-        verified="results/data/{dataset}/verified.json",
+        raw=DATA.raw,
+        verified=DATA.verified,
         code=code("prepare"),
     output:
-        "results/data/{dataset}/mindrecord/manifest.json",
+        DATA.prepared.manifest,
     log:
-        "results/logs/prepare/{dataset}.log",
+        RESULTS.log("prepare", "{dataset}"),
     benchmark:
-        "results/benchmarks/prepare/{dataset}.tsv"
+        RESULTS.benchmark("prepare", "{dataset}")
     resources:
         runtime=600,
         mem_mb=8000,
     params:
         vgg16=VGG16,
         format=lambda w: dataset_of(w)["format"],
-        folder=lambda w, output: Path(output[0]).parent,
+        folder=str(DATA.prepared.path),
         val_fraction=lambda w: dataset_of(w)["val_fraction"],
         shards=lambda w: dataset_of(w)["shards"],
         seed=lambda w: dataset_of(w)["seed"],

@@ -1,21 +1,21 @@
 rule select:
     input:
-        history="results/runs/{run}/train/history.csv",
-        recipe="results/runs/{run}/train/recipe.yaml",
+        history=RUN.train.history,
+        recipe=RUN.train.recipe,
         manifest=run_manifest,
         code=code("select"),
     output:
         table=report(
-            "results/runs/{run}/select/selection.csv",
+            RUN.select.selection,
             caption="../report/selection.rst",
             category="{run}",
             subcategory="checkpoint selection",
         ),
-        best="results/runs/{run}/select/best.ckpt",
+        best=RUN.select.best,
     log:
-        "results/logs/select/{run}.log",
+        RESULTS.log("select", "{run}"),
     benchmark:
-        "results/benchmarks/select/{run}.tsv"
+        RESULTS.benchmark("select", "{run}")
     threads: 8
     resources:
         workers=workers,
@@ -26,8 +26,8 @@ rule select:
     params:
         vgg16=VGG16,
         data=run_data,
-        train=lambda w, input: Path(input.history).parent,
-        folder=lambda w, output: Path(output.table).parent,
+        train=str(RUN.train.path),
+        folder=str(RUN.select.path),
         parallel=parallel_flags,
     shell:
         "{params.vgg16} select --train {params.train} {params.parallel} "
@@ -36,34 +36,34 @@ rule select:
 
 rule evaluate:
     input:
-        best="results/runs/{run}/select/best.ckpt",
-        recipe="results/runs/{run}/train/recipe.yaml",
+        best=RUN.select.best,
+        recipe=RUN.train.recipe,
         manifest=run_manifest,
         code=code("evaluate"),
     output:
         metrics=report(
-            "results/runs/{run}/eval/metrics.json",
+            RUN.eval.metrics,
             caption="../report/metrics.rst",
             category="{run}",
             subcategory="test set",
         ),
         confusion=report(
-            "results/runs/{run}/eval/confusion.csv",
+            RUN.eval.confusion,
             caption="../report/confusion.rst",
             category="{run}",
             subcategory="test set",
         ),
         mistakes=report(
-            "results/runs/{run}/eval/mistakes.csv",
+            RUN.eval.mistakes,
             caption="../report/mistakes_table.rst",
             category="{run}",
             subcategory="mistakes",
         ),
-        mistake_images="results/runs/{run}/eval/mistakes.npz",
+        mistake_images=RUN.eval.mistake_images,
     log:
-        "results/logs/evaluate/{run}.log",
+        RESULTS.log("evaluate", "{run}"),
     benchmark:
-        "results/benchmarks/evaluate/{run}.tsv"
+        RESULTS.benchmark("evaluate", "{run}")
     threads: 8
     resources:
         workers=workers,
@@ -74,7 +74,7 @@ rule evaluate:
     params:
         vgg16=VGG16,
         data=run_data,
-        folder=lambda w, output: Path(output.metrics).parent,
+        folder=str(RUN.eval.path),
         parallel=parallel_flags,
         eval=eval_flags,
     shell:

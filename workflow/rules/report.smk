@@ -2,56 +2,56 @@
 # training plots when only the evaluation changed costs nothing worth a second rule.
 rule plot:
     input:
-        history="results/runs/{run}/train/history.csv",
-        selection="results/runs/{run}/select/selection.csv",
-        metrics="results/runs/{run}/eval/metrics.json",
-        confusion="results/runs/{run}/eval/confusion.csv",
-        mistakes="results/runs/{run}/eval/mistakes.csv",
-        mistake_images="results/runs/{run}/eval/mistakes.npz",
+        history=RUN.train.history,
+        selection=RUN.select.selection,
+        metrics=RUN.eval.metrics,
+        confusion=RUN.eval.confusion,
+        mistakes=RUN.eval.mistakes,
+        mistake_images=RUN.eval.mistake_images,
         code=code("plot"),
     output:
         loss=report(
-            "results/runs/{run}/plots/loss.png",
+            RUN.plots.loss,
             caption="../report/loss.rst",
             category="{run}",
             subcategory="training",
         ),
         lr=report(
-            "results/runs/{run}/plots/lr.png",
+            RUN.plots.lr,
             caption="../report/lr.rst",
             category="{run}",
             subcategory="training",
         ),
         accuracy=report(
-            "results/runs/{run}/plots/accuracy.png",
+            RUN.plots.accuracy,
             caption="../report/accuracy.rst",
             category="{run}",
             subcategory="checkpoint selection",
         ),
         confusion=report(
-            "results/runs/{run}/plots/confusion.png",
+            RUN.plots.confusion,
             caption="../report/confusion_plot.rst",
             category="{run}",
             subcategory="test set",
         ),
         per_class=report(
-            "results/runs/{run}/plots/per_class.png",
+            RUN.plots.per_class,
             caption="../report/per_class.rst",
             category="{run}",
             subcategory="test set",
         ),
         mistakes=report(
-            "results/runs/{run}/plots/mistakes.png",
+            RUN.plots.mistakes,
             caption="../report/mistakes.rst",
             category="{run}",
             subcategory="mistakes",
         ),
     log:
-        "results/logs/plot/{run}.log",
+        RESULTS.log("plot", "{run}"),
     params:
         vgg16=VGG16,
-        eval=lambda w, input: Path(input.metrics).parent,
-        folder=lambda w, output: Path(output[0]).parent,
+        eval=str(RUN.eval.path),
+        folder=str(RUN.plots.path),
     shell:
         "{params.vgg16} plot --history {input.history} --selection {input.selection} "
         "--eval {params.eval} --output {params.folder} > {log} 2>&1"
@@ -59,21 +59,21 @@ rule plot:
 
 rule summary:
     input:
-        history=expand("results/runs/{run}/train/history.csv", run=RUNS),
-        selection=expand("results/runs/{run}/select/selection.csv", run=RUNS),
-        metrics=expand("results/runs/{run}/eval/metrics.json", run=RUNS),
+        history=expand(RUN.train.history, run=RUNS),
+        selection=expand(RUN.select.selection, run=RUNS),
+        metrics=expand(RUN.eval.metrics, run=RUNS),
         code=code("summary"),
     output:
         table=report(
-            "results/summary.csv", caption="../report/summary.rst", category="Summary"
+            RESULTS.summary, caption="../report/summary.rst", category="Summary"
         ),
         comparison=report(
-            "results/comparison.png",
+            RESULTS.comparison,
             caption="../report/comparison.rst",
             category="Summary",
         ),
     log:
-        "results/logs/summary.log",
+        RESULTS.log("summary"),
     params:
         vgg16=VGG16,
         runs=RUNS,

@@ -1,22 +1,23 @@
-# Checkpoints live in train/ckpt/, which is deliberately not a declared output: Snakemake
-# deletes declared outputs before a job runs, and an interrupted run must resume from them.
+# Checkpoints live in the run's train folder but are deliberately not a declared output:
+# Snakemake deletes declared outputs before a job runs, and an interrupted run must resume
+# from them.
 rule train:
     input:
         manifest=run_manifest,
         recipe=run_recipe,
         code=code("train"),
     output:
-        history="results/runs/{run}/train/history.csv",
+        history=RUN.train.history,
         recipe=report(
-            "results/runs/{run}/train/recipe.yaml",
+            RUN.train.recipe,
             caption="../report/recipe.rst",
             category="{run}",
             subcategory="recipe",
         ),
     log:
-        "results/logs/train/{run}.log",
+        RESULTS.log("train", "{run}"),
     benchmark:
-        "results/benchmarks/train/{run}.tsv"
+        RESULTS.benchmark("train", "{run}")
     threads: 8
     resources:
         workers=workers,
@@ -27,7 +28,7 @@ rule train:
     params:
         vgg16=VGG16,
         data=run_data,
-        folder=lambda w, output: Path(output.history).parent,
+        folder=str(RUN.train.path),
         overrides=recipe_flags,
         parallel=parallel_flags,
     shell:

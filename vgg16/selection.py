@@ -1,6 +1,7 @@
 """`vgg16 select`: score every checkpoint of a training run on the val split and publish the
-best as best.ckpt. The choice is written into selection.csv (`selected`), and this is the only
-place that decides it: everything downstream reads that column."""
+best. The choice is written into the selection table (`selected`), and this is the only
+place that decides it: everything downstream reads that column. (The module is not called
+`select`, the stage's name, which would shadow the standard library's.)"""
 
 from __future__ import annotations
 
@@ -12,18 +13,32 @@ from typing import Any
 import mindspore as ms
 from mindspore import nn
 
-from vgg16 import checkpoint, device
-from vgg16.config import RESOLVED, from_args
+from vgg16 import checkpoint, config, device, launch
+from vgg16.config import from_args
 from vgg16.data import open_source
-from vgg16.metrics import evaluate
+from vgg16.group import ProcessGroup
+from vgg16.input_pipeline import create_dataset
+from vgg16.layout import SelectFolder, TrainFolder
+from vgg16.metrics import score
 from vgg16.model import build_net
-from vgg16.pipeline import create_dataset
 from vgg16.tables import SELECTION
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    config.add_arguments(parser, "the run's resolved recipe")
+    device.add_arguments(parser)
+    parser.add_argument("--data_path", type=Path, required=True, help="prepared MindRecord folder")
+    parser.add_argument("--train", type=Path, required=True, help="the training run's folder")
+    parser.add_argument(
+        "--output", type=Path, required=True, help=f"folder for {SelectFolder('.').names()}"
+    )
+    launch.add_arguments(parser)
+
+
 def main(args: argparse.Namespace) -> None:
-    recipe = from_args(args, default=args.train / RESOLVED)
-    _, rank, size = device.start(args, recipe)
+    run = TrainFolder(args.train)
+    recipe = from_args(args, default=run.recipe)
+    group = device.start(args, recipe)
     source = open_source(args.data_path, recipe.dataset)
 
     def val_dataset() -> ms.dataset.Dataset:
@@ -32,18 +47,17 @@ def main(args: argparse.Namespace) -> None:
             recipe,
             "val",
             batch_size=recipe.eval_batch_size,
-            num_shards=size,
-            shard_id=rank,
+            num_shards=group.size,
+            shard_id=group.rank,
         )
 
     select(
         build_net(recipe),
-        checkpoint.folder(args.train),
+        run.checkpoints,
         val_dataset,
         recipe.num_classes,
-        args.output,
-        rank=rank,
-        distributed=size > 1,
+        SelectFolder(args.output),
+        group=group,
     )
 
 
@@ -58,15 +72,16 @@ def select(
     ckpt_dir: Path,
     make_val_dataset: Callable[[], ms.dataset.Dataset],
     num_classes: int,
-    output: Path,
+    output: SelectFolder,
     *,
-    rank: int = 0,
-    distributed: bool = False,
+    group: ProcessGroup | None = None,
 ) -> dict[str, Any]:
-    """Evaluate every finished checkpoint in `ckpt_dir`; write selection.csv and best.ckpt.
+    """Evaluate every finished checkpoint in `ckpt_dir`; write the selection table and
+    publish the best checkpoint.
 
     `make_val_dataset` is called once per checkpoint, since an iterator is spent.
     """
+    group = group or ProcessGroup()
     paths = checkpoint.list_checkpoints(ckpt_dir)
     if not paths:
         raise FileNotFoundError(f"no checkpoints (*.ckpt) in {ckpt_dir}")
@@ -74,7 +89,7 @@ def select(
     for path in paths:
         params, meta = checkpoint.read(path)
         checkpoint.load_weights(net, params, source=path)
-        metrics = evaluate(net, make_val_dataset(), num_classes, distributed=distributed)
+        metrics = score(net, make_val_dataset(), num_classes, group=group)
         rows.append(
             {
                 "checkpoint": path.name,
@@ -93,9 +108,9 @@ def select(
     for i, row in enumerate(rows):
         row["selected"] = i == chosen
     best = rows[chosen]
-    if rank:  # every worker computed the same table; rank 0 writes it
+    if not group.is_main:  # every worker computed the same table; the main one writes it
         return best
-    checkpoint.publish(paths[chosen], Path(output) / "best.ckpt")
-    SELECTION.write(output, rows)
+    checkpoint.publish(paths[chosen], output.best)
+    SELECTION.write(output.selection, rows)
     print(f"best: {best['checkpoint']} (epoch {best['epoch']}, val top1 {best['val_top1']:.4f})")
     return best

@@ -11,9 +11,9 @@ from imagenet_layout import write_image_folder
 
 from vgg16.config import load_recipe, parse_overrides
 from vgg16.data import open_source
-from vgg16.pipeline import create_dataset, evaluation_indices, network_pixels
+from vgg16.formats.cifar10 import find_batches, read_batches
+from vgg16.input_pipeline import create_dataset, evaluation_indices, network_pixels
 from vgg16.prepare import prepare
-from vgg16.readers import find_cifar_files, read_cifar_batches
 
 
 def test_evaluation_indices_split_a_split_into_disjoint_covering_shards():
@@ -27,7 +27,7 @@ def test_the_pixels_of_a_cifar_split_are_the_records_own_in_the_order_asked(
 ):
     """32x32 images reach the network unchanged, so the pixels are the raw test batch's;
     positions may come in any order and more than once (a gallery's order is its own)."""
-    images, _ = read_cifar_batches(find_cifar_files(tiny_source)["test"])
+    images, _ = read_batches(find_batches(tiny_source)["test"])
     recipe = load_recipe(dataset="digits")
     source = open_source(tiny_data)
     got = network_pixels(source, recipe, "test", [5, 0, 39, 5])

@@ -1,0 +1,80 @@
+"""The zoo's image transforms, in the two families a recipe trains with.
+
+- `cifar`, for 32x32 pixels (CIFAR-10, digits): training pads by 4 pixels, takes a random
+  32x32 crop and flips; evaluation resizes to `image_size`, which leaves a 32x32 image's
+  pixels exactly as they are at 32 px.
+- `imagenet`, for JPEGs of any size: training takes a random resized crop (the zoo's
+  `RandomCropDecodeResize`) and flips; evaluation resizes the short side to 256/224 of the
+  crop and takes the centre.
+
+Normalisation uses the recipe's 0-1 statistics scaled by 255, which equals the zoo's
+Rescale(1/255) followed by Normalize in one op. Training's random draws are `randomness`'s,
+keyed by (seed, epoch, position), so a resumed run crops and flips what the uninterrupted one
+did. Which family a recipe uses is its dataset format's (`Format.transforms`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from mindspore.dataset import vision
+
+from vgg16 import formats, randomness
+from vgg16.config import Recipe
+
+
+def normalize(recipe: Recipe) -> list:
+    """The last ops of every family: float32 CHW, normalised by the recipe's statistics."""
+    return [
+        vision.Normalize([m * 255 for m in recipe.mean], [s * 255 for s in recipe.std]),
+        vision.HWC2CHW(),
+    ]
+
+
+class Family(ABC):
+    @abstractmethod
+    def evaluation(self, recipe: Recipe) -> list:
+        """Decoded HWC uint8 RGB pixels of any size to what the network sees, before
+        normalisation."""
+
+    @abstractmethod
+    def augmentation(self, recipe: Recipe, epoch: int) -> tuple[randomness.Augment, list]:
+        """Training's random part, a function of (record, position), then fixed ops that
+        bring its output to the network's size, before normalisation."""
+
+
+class CifarStyle(Family):
+    def evaluation(self, recipe: Recipe) -> list:
+        return [vision.Resize(tuple(recipe.image_size))]
+
+    def augmentation(self, recipe: Recipe, epoch: int) -> tuple[randomness.Augment, list]:
+        size = tuple(recipe.image_size)
+        resize = [vision.Resize(size)] if size != (32, 32) else []
+        return randomness.CifarAugment(recipe.seed, epoch, recipe.random_flip), resize
+
+
+class ImagenetStyle(Family):
+    def evaluation(self, recipe: Recipe) -> list:
+        size = tuple(recipe.image_size)
+        short_side = round(size[0] * 256 / 224)  # 256 for the zoo's 224 px
+        return [vision.Resize(short_side), vision.CenterCrop(size)]
+
+    def augmentation(self, recipe: Recipe, epoch: int) -> tuple[randomness.Augment, list]:
+        size = tuple(recipe.image_size)
+        return randomness.ImagenetAugment(recipe.seed, epoch, size, recipe.random_flip), []
+
+
+FAMILIES: dict[str, Family] = {"cifar": CifarStyle(), "imagenet": ImagenetStyle()}
+
+
+def family(recipe: Recipe) -> Family:
+    return FAMILIES[formats.get(recipe.dataset).transforms]
+
+
+def evaluation(recipe: Recipe, *, encoded: bool, normalized: bool = True) -> list:
+    """The zoo's evaluation transforms. `encoded`: the image column holds JPEG bytes, not
+    pixels. Images of any size are accepted (`predict`). `normalized=False` stops before
+    normalisation: uint8 HWC RGB pixels, as the network sees them."""
+    decode = [vision.Decode()] if encoded else []
+    last = normalize(recipe) if normalized else []
+    return [*decode, *family(recipe).evaluation(recipe), *last]
