@@ -33,6 +33,12 @@ DATA = RESULTS.data("{dataset}")
 RUN = RESULTS.run("{run}")
 
 
+def run_folder(stage):
+    """A param: the folder of `stage` in the run, which its command takes (as the seed's
+    flags do) and finds its files in."""
+    return lambda wildcards: str(getattr(RESULTS.run(wildcards.run), stage).path)
+
+
 def num_classes_of(spec):
     return spec.get("num_classes", formats.get(spec["format"]).num_classes)
 
@@ -111,6 +117,10 @@ def run_prepared(wildcards):
 
 def run_data(wildcards):
     return str(run_prepared(wildcards).path)
+
+
+def prepared_folder(wildcards):
+    return str(RESULTS.data(wildcards.dataset).prepared.path)
 
 
 def run_manifest(wildcards):

@@ -57,7 +57,7 @@ rule prepare:
     params:
         vgg16=VGG16,
         format=lambda w: dataset_of(w)["format"],
-        folder=str(DATA.prepared.path),
+        folder=prepared_folder,
         val_fraction=lambda w: dataset_of(w)["val_fraction"],
         shards=lambda w: dataset_of(w)["shards"],
         seed=lambda w: dataset_of(w)["seed"],

@@ -26,8 +26,8 @@ rule select:
     params:
         vgg16=VGG16,
         data=run_data,
-        train=str(RUN.train.path),
-        folder=str(RUN.select.path),
+        train=run_folder("train"),
+        folder=run_folder("select"),
         parallel=parallel_flags,
     shell:
         "{params.vgg16} select --train {params.train} {params.parallel} "
@@ -74,7 +74,7 @@ rule evaluate:
     params:
         vgg16=VGG16,
         data=run_data,
-        folder=str(RUN.eval.path),
+        folder=run_folder("eval"),
         parallel=parallel_flags,
         eval=eval_flags,
     shell:

@@ -50,8 +50,8 @@ rule plot:
         RESULTS.log("plot", "{run}"),
     params:
         vgg16=VGG16,
-        eval=str(RUN.eval.path),
-        folder=str(RUN.plots.path),
+        eval=run_folder("eval"),
+        folder=run_folder("plots"),
     shell:
         "{params.vgg16} plot --history {input.history} --selection {input.selection} "
         "--eval {params.eval} --output {params.folder} > {log} 2>&1"

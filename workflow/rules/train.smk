@@ -28,7 +28,7 @@ rule train:
     params:
         vgg16=VGG16,
         data=run_data,
-        folder=str(RUN.train.path),
+        folder=run_folder("train"),
         overrides=recipe_flags,
         parallel=parallel_flags,
     shell:
