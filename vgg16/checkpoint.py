@@ -185,7 +185,7 @@ class CheckpointKeeper:
 def publish(src: Path, dst: Path) -> None:
     """Write the weights and metadata of checkpoint `src` to `dst`, atomically, without the
     optimiser state a resumable checkpoint needs (momentum doubles a VGG16 checkpoint): what
-    `select` ships as best.ckpt."""
+    `select` ships as the best checkpoint."""
     params, meta = read(src)
     save(
         [{"name": k, "data": v} for k, v in params.items() if not is_optimizer_state(k)], dst, meta

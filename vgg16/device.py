@@ -87,8 +87,9 @@ def _has_avx512() -> bool:
     return cpuinfo.is_file() and "avx512f" in cpuinfo.read_text().split()
 
 
-def set_up(device_target: str | None, device_id: int, seed: int) -> str:
-    """Graph mode on the chosen device, with every random source seeded. Returns the target."""
+def set_up(device_target: str | None, device_id: int, seed: int) -> None:
+    """Graph mode on the chosen device (`target()` then says which), with every random source
+    seeded."""
     target = device_target or best_device_target()
     if target not in DEVICE_TARGETS:
         raise ValueError(f"--device_target={target!r}: expected one of {list(DEVICE_TARGETS)}")
@@ -98,7 +99,6 @@ def set_up(device_target: str | None, device_id: int, seed: int) -> str:
     ms.set_device(target, device_id)
     ms.set_seed(seed)
     ds.config.set_seed(seed)
-    return target
 
 
 def amp_level(recipe: Recipe, target: str) -> str:

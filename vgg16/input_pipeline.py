@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from mindspore import dataset as ds
 from mindspore import dtype as mstype
+from mindspore.dataset import vision
 from mindspore.dataset.transforms import TypeCast
 
 from vgg16 import images, randomness, transforms
@@ -52,6 +53,12 @@ def _evaluation_sampler(count: int, num_shards: int, shard_id: int) -> dict:
     return {"sampler": ds.SubsetSampler(list(evaluation_indices(count, num_shards, shard_id)))}
 
 
+def _decode(source: DataSource) -> list:
+    """What turns the split's records into pixels: MindSpore's decoder for JPEG records, and
+    nothing for pixels (`_records` reshapes MindRecord's bytes)."""
+    return [vision.Decode()] if source.encoding == "jpeg" else []
+
+
 def _records(source: DataSource, files: Split, sharding: dict) -> ds.Dataset:
     """The split's records as (image, label): pixels or encoded bytes, by `source.encoding`."""
     if not source.prepared:
@@ -85,7 +92,7 @@ def create_dataset(
     files = source.split(split)
     data = _records(source, files, _evaluation_sampler(files.count, num_shards, shard_id))
     data = data.map(
-        transforms.evaluation(recipe, encoded=source.encoding == "jpeg"),
+        [*_decode(source), *transforms.evaluation(recipe)],
         input_columns="image",
         num_parallel_workers=workers(),
     )
@@ -105,7 +112,7 @@ def network_pixels(
     wanted = sorted(set(indices))
     records = _records(source, source.split(split), {"sampler": ds.SubsetSampler(wanted)})
     data = records.map(
-        transforms.evaluation(recipe, encoded=source.encoding == "jpeg", normalized=False),
+        [*_decode(source), *transforms.evaluation(recipe, normalized=False)],
         input_columns="image",
     )
     rows = data.create_dict_iterator(num_epochs=1, output_numpy=True)
@@ -152,7 +159,6 @@ def training_epoch(
         )
         data = data.map([*fixed, *transforms.normalize(recipe)], input_columns="image")
     else:
-        encoded = source.encoding == "jpeg"
-        data = data.map(transforms.evaluation(recipe, encoded=encoded), input_columns="image")
+        data = data.map([*_decode(source), *transforms.evaluation(recipe)], input_columns="image")
     data = data.map(TypeCast(mstype.int32), input_columns="label")
     return data.batch(recipe.batch_size, drop_remainder=True)

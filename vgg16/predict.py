@@ -87,7 +87,7 @@ def predict(
     one row per file, from the evaluation transforms of `recipe`."""
     data = ds.GeneratorDataset(_NetworkInputs(list(files)), ["image"], shuffle=False)
     data = data.map(
-        transforms.evaluation(recipe, encoded=False),
+        transforms.evaluation(recipe),
         input_columns="image",
         num_parallel_workers=workers(),
     )

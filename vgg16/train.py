@@ -1,7 +1,7 @@
 """`vgg16 train`: the zoo's optimiser, loss and schedules in a plain loop over epochs.
 
-Everything a run writes goes into its output folder (`layout.TrainFolder`): checkpoints,
-`history.csv` and the resolved recipe, plus msrun's logs with several workers. The loop is
+Everything a run writes goes into its output folder (`layout.TrainFolder`): checkpoints, the
+history and the resolved recipe, plus msrun's logs with several workers. The loop is
 short on purpose: one compiled train step (MindSpore's own `build_train_network`, which
 applies the fixed loss scale), and `train_one_epoch` over the epoch's batches; which
 checkpoints to write, keep, set aside and resume from is the `checkpoint.CheckpointKeeper`'s,
@@ -202,8 +202,8 @@ class Position:
 @dataclass
 class Report:
     """What people and later stages see of training: progress lines with loss, lr,
-    throughput and ETA (on long runs all a user sees), a line per epoch, `history.csv` and
-    the resolved recipe. Only a report that `writes` (the main worker's) prints or writes."""
+    throughput and ETA (on long runs all a user sees), a line per epoch, the history table
+    and the resolved recipe. Only a report that `writes` (the main worker's) prints or writes."""
 
     folder: TrainFolder
     total_steps: int

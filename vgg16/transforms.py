@@ -71,10 +71,9 @@ def family(recipe: Recipe) -> Family:
     return FAMILIES[formats.get(recipe.dataset).transforms]
 
 
-def evaluation(recipe: Recipe, *, encoded: bool, normalized: bool = True) -> list:
-    """The zoo's evaluation transforms. `encoded`: the image column holds JPEG bytes, not
-    pixels. Images of any size are accepted (`predict`). `normalized=False` stops before
-    normalisation: uint8 HWC RGB pixels, as the network sees them."""
-    decode = [vision.Decode()] if encoded else []
+def evaluation(recipe: Recipe, *, normalized: bool = True) -> list:
+    """The zoo's evaluation transforms of decoded pixels, of any size (`predict`).
+    `normalized=False` stops before normalisation: uint8 HWC RGB pixels, as the network sees
+    them."""
     last = normalize(recipe) if normalized else []
-    return [*decode, *family(recipe).evaluation(recipe), *last]
+    return [*family(recipe).evaluation(recipe), *last]

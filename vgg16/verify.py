@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SPLIT=COUNT",
         help="exact image count a split must have; repeatable",
     )
-    parser.add_argument("--output", type=Path, required=True, help="verified.json to write")
+    parser.add_argument("--output", type=Path, required=True, help="the JSON report to write")
 
 
 def main(args: argparse.Namespace) -> None:
