@@ -4,8 +4,10 @@ import sys
 from pathlib import Path
 
 if not __package__:
-    # Run as a file, this folder comes first on sys.path, where select.py would shadow the
-    # standard library's `select`: start from the folder that holds the package instead.
+    # Run as a file (msrun runs this file in each worker), this folder comes first on
+    # sys.path. Start from the folder that holds the package instead, so that a worker runs
+    # the same copy of the package as the command that launched it (the workflow's, not one
+    # installed elsewhere), and no module here stands in for a top-level one.
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from vgg16.cli import main  # noqa: E402
