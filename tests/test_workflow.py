@@ -26,7 +26,6 @@ from conftest import write_source
 from PIL import Image
 
 from vgg16 import checkpoint
-from vgg16.layout import EvalFolder, PlotsFolder
 from vgg16.plot import eval_figures
 
 #: Runs the real snakemake (left out of `make check`).
@@ -174,16 +173,15 @@ def test_the_runs_figures_hold_its_confusion_matrix_metrics_and_mistakes(finishe
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
     with (run / "eval" / "mistakes.csv").open() as f:
         mistakes = list(csv.DictReader(f))
-    plots = PlotsFolder(run / "plots")
-    figures = eval_figures(EvalFolder(run / "eval"), plots)
+    figures = eval_figures(run / "eval")
 
-    (heat,) = [ax for ax in figures[plots.confusion].axes if ax.get_images()]
+    (heat,) = [ax for ax in figures["confusion.png"].axes if ax.get_images()]
     totals = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
     np.testing.assert_allclose(heat.get_images()[0].get_array(), shares)
     assert [label.get_text() for label in heat.get_yticklabels()] == header[1:]
 
-    (chart,) = figures[plots.per_class].axes
+    (chart,) = figures["per_class.png"].axes
     bars = sorted(chart.patches, key=lambda bar: bar.get_y())
     accuracy = [a for a in metrics["per_class_accuracy"].values() if a is not None]
     assert [bar.get_width() for bar in bars] == sorted(accuracy, reverse=True)
@@ -197,7 +195,7 @@ def test_the_runs_figures_hold_its_confusion_matrix_metrics_and_mistakes(finishe
         assert counts[names.index(row["true"]), names.index(row["predicted"])] > 0
     probabilities = [float(row["probability"]) for row in mistakes]
     assert probabilities == sorted(probabilities, reverse=True)
-    shown = [ax for ax in figures[plots.mistakes].axes if ax.get_images()]
+    shown = [ax for ax in figures["mistakes.png"].axes if ax.get_images()]
     assert [ax.get_title() for ax in shown] == [
         f"true {row['true']}\npredicted {row['predicted']}\np = {float(row['probability']):.3f}"
         for row in mistakes

@@ -303,9 +303,14 @@ def comparison_figure(
     return fig
 
 
-def eval_figures(folder: EvalFolder, plots: PlotsFolder) -> dict[Path, Figure]:
-    """The test-set figures of one run, by the path each goes to in `plots`: the confusion
-    matrix, the per-class accuracy and the mistakes, from `evaluate`'s folder."""
+#: The figures' file names (`layout` owns them), by which the functions below return them.
+NAMES = PlotsFolder(".")
+
+
+def eval_figures(eval_dir: Path) -> dict[str, Figure]:
+    """The test-set figures of one run by file name: the confusion matrix, the per-class
+    accuracy and the mistakes, from `evaluate`'s folder."""
+    folder = EvalFolder(eval_dir)
     metrics = read_metrics(folder.metrics, METRICS_KEYS)
     names, confusion = read_confusion(folder.confusion)
     if list(metrics["per_class_accuracy"]) != names:
@@ -313,15 +318,17 @@ def eval_figures(folder: EvalFolder, plots: PlotsFolder) -> dict[Path, Figure]:
     counts = dict(zip(names, confusion.sum(axis=1).tolist(), strict=True))
     rows, images = read_mistakes(folder)
     return {
-        plots.confusion: confusion_figure(names, confusion),
-        plots.per_class: per_class_figure(metrics["per_class_accuracy"], counts, metrics["top1"]),
-        plots.mistakes: mistakes_figure(rows, images, metrics["num_images"]),
+        NAMES.confusion.name: confusion_figure(names, confusion),
+        NAMES.per_class.name: per_class_figure(
+            metrics["per_class_accuracy"], counts, metrics["top1"]
+        ),
+        NAMES.mistakes.name: mistakes_figure(rows, images, metrics["num_images"]),
     }
 
 
-def run_figures(history: Path, selection: Path, plots: PlotsFolder) -> dict[Path, Figure]:
-    """The training figures of one run, by the path each goes to in `plots`: loss, learning
-    rate and validation accuracy.
+def run_figures(history: Path, selection: Path) -> dict[str, Figure]:
+    """The training figures of one run by file name: loss, learning rate and validation
+    accuracy.
 
     Checkpoints without an epoch (the zoo's) cannot be placed on the epoch axis and are left
     out of the plots.
@@ -333,18 +340,14 @@ def run_figures(history: Path, selection: Path, plots: PlotsFolder) -> dict[Path
     sel = pd.DataFrame(placed, columns=list(SELECTION.columns))
     sel = sel[["epoch", "val_top1", "val_top5", "val_loss"]].astype(float)
     return {
-        plots.loss: _plot_loss(hist, sel),
-        plots.lr: _plot_lr(hist),
-        plots.accuracy: _plot_accuracy(sel, best),
+        NAMES.loss.name: _plot_loss(hist, sel),
+        NAMES.lr.name: _plot_lr(hist),
+        NAMES.accuracy.name: _plot_accuracy(sel, best),
     }
 
 
 def plot_run(history: Path, selection: Path, eval_dir: Path, out_dir: Path) -> list[Path]:
     """Write the `run_figures` and `eval_figures` of one run to `out_dir`; return their
     paths. Every file is read (and checked) before anything is written."""
-    plots = PlotsFolder(out_dir)
-    figures = {
-        **run_figures(history, selection, plots),
-        **eval_figures(EvalFolder(eval_dir), plots),
-    }
-    return [save(fig, path) for path, fig in figures.items()]
+    figures = {**run_figures(history, selection), **eval_figures(eval_dir)}
+    return [save(fig, Path(out_dir) / name) for name, fig in figures.items()]
