@@ -223,3 +223,23 @@ def test_a_keeper_that_does_not_write_leaves_the_folder_alone(tmp_path):
     keeper.after_epoch(Tiny(), 5, _position(50), stopping=True)
     assert keeper.resume_point(10) is None
     assert not (tmp_path / "ckpt").exists()
+
+
+def test_publishing_keeps_the_weights_and_metadata_and_drops_the_optimiser_state(
+    tmp_path: Path, recipe
+):
+    """What `select` ships: the network alone (momentum doubles a VGG16 checkpoint)."""
+    net = build_net(recipe)
+    trained = tmp_path / "ckpt" / "a.ckpt"
+    meta = {"epoch": 2, "class_names": [str(d) for d in range(10)]}
+    checkpoint.save(_train_cell(net, recipe), trained, meta)
+    best = tmp_path / "select" / "best.ckpt"
+    checkpoint.publish(trained, best)
+    params, got = checkpoint.read(best)
+    assert got == meta
+    assert set(params) == {p.name for p in net.get_parameters()}
+    assert {"global_step", "learning_rate", "momentum"} <= set(checkpoint.read(trained)[0])
+    loaded, loaded_meta = checkpoint.load_net(recipe, best)
+    assert loaded_meta == meta
+    for a, b in zip(net.get_parameters(), loaded.get_parameters(), strict=True):
+        np.testing.assert_array_equal(a.asnumpy(), b.asnumpy())

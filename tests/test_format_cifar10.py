@@ -137,3 +137,17 @@ def test_class_names_from_meta_file_else_cifar10(tmp_path: Path) -> None:
     message = f"^{re.escape(str(tmp_path / 'batches.meta.txt'))} holds no class names \\(expected"
     with pytest.raises(ValueError, match=message):
         FORMAT.class_names(tmp_path)
+
+
+def test_a_raw_split_is_read_record_by_record_as_the_input_pipeline_asks(tmp_path: Path) -> None:
+    first, second = _random_batch(3, seed=0), _random_batch(2, seed=1)
+    write_batch(tmp_path / "data_batch_1.bin", *first)
+    write_batch(tmp_path / "data_batch_2.bin", *second)
+    split = FORMAT.split(tmp_path, "train", list(CLASSES))
+    assert split.count == 5
+    records = FORMAT.records(split)
+    assert len(records) == 5
+    image, label = records[3]
+    np.testing.assert_array_equal(image, second[0][0])
+    assert label == second[1][0] and label.dtype == np.int32
+    assert FORMAT.split(tmp_path, "test", list(CLASSES)) is None  # no test_batch.bin

@@ -3,10 +3,12 @@
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from vgg16.formats.imagenet2012 import list_image_folder
+from vgg16.formats.imagenet2012 import FORMAT, list_image_folder
+from vgg16.images import record_bytes
 
 
 def _save(path: Path, image: Image.Image, fmt: str) -> Path:
@@ -60,3 +62,21 @@ def test_list_image_folder_errors(tmp_path: Path) -> None:
     message = f"^class folder {re.escape(str(tmp_path / 'empty_class'))} holds no images "
     with pytest.raises(ValueError, match=message + r"\(of 1 files\)$"):
         list_image_folder(tmp_path)
+
+
+def test_a_raw_split_is_read_as_the_records_prepare_would_store(tmp_path: Path) -> None:
+    """The seed's raw layout: train/ and val/ class folders, val/ the test split."""
+    _save(tmp_path / "train" / "n01" / "a.png", Image.new("L", (5, 3), 7), "PNG")
+    _save(tmp_path / "train" / "n02" / "b.jpg", Image.new("RGB", (4, 6), (1, 2, 3)), "JPEG")
+    _save(tmp_path / "val" / "n02" / "c.jpg", Image.new("RGB", (4, 4)), "JPEG")
+    classes = FORMAT.class_names(tmp_path)
+    assert classes == ["n01", "n02"]
+    split = FORMAT.split(tmp_path, "train", classes)
+    assert split.count == 2 and split.labels == (0, 1)
+    records = FORMAT.records(split)
+    assert len(records) == 2
+    for (data, label), path, want in zip(records, split.files, (0, 1), strict=False):
+        assert data.tobytes() == record_bytes(path) and (label, label.dtype) == (want, np.int32)
+    test = FORMAT.split(tmp_path, "test", classes)
+    assert [p.name for p in test.files] == ["c.jpg"] and test.labels == (1,)
+    assert FORMAT.split(tmp_path, "val", classes) is None  # held out by prepare, not raw

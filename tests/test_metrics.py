@@ -13,6 +13,8 @@ import pytest
 from mindspore import dataset as ds
 from mindspore import nn
 
+from vgg16.group import ProcessGroup
+from vgg16.input_pipeline import evaluation_indices
 from vgg16.metrics import log_softmax, score
 
 NUM_CLASSES = 6
@@ -215,4 +217,52 @@ def test_mistakes_are_numbered_from_zero_without_indices_and_absent_unless_asked
     assert [m["probability"] for m in got["mistakes"]] == pytest.approx([p] * 3, rel=1e-6)
     assert [m["true_probability"] for m in got["mistakes"]] == pytest.approx(
         [p * math.exp(-1), p * math.exp(-2), p * math.exp(-1)], rel=1e-6
+    )
+
+
+class TwoWorkers(ProcessGroup):
+    """Worker `rank` of two, in this one process: its sums add what the other worker sent
+    (`theirs`, in call order) to its own values, as float32 as MindSpore's CPU all-reduce
+    carries them, and record what it sent itself (`sent`) for the other."""
+
+    def __init__(self, rank: int, theirs: list[np.ndarray] | None = None) -> None:
+        self.rank, self.size = rank, 2
+        self.theirs, self.sent = list(theirs or []), []
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        mine = np.asarray(values, dtype=np.float32)
+        self.sent.append(mine)
+        return (mine + self.theirs.pop(0)).astype(np.float64) if self.theirs else mine
+
+
+def test_two_workers_shards_add_up_to_the_whole_splits_metrics_and_mistakes(pynative):
+    """Each worker scores every other image (`evaluation_indices`); the counts, the loss and
+    the mistakes combined across the two equal one process's on the whole split."""
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, NUM_CLASSES, 23).astype(np.int32)
+    logits = rng.normal(0, 2, (23, NUM_CLASSES)).astype(np.float32)
+
+    def shard(rank: int, group: ProcessGroup) -> dict:
+        index = list(evaluation_indices(23, 2, rank))
+        data = ds.NumpySlicesDataset(
+            {"image": logits[index], "label": labels[index]}, shuffle=False
+        ).batch(5)
+        return score(Logits(), data, NUM_CLASSES, group=group, mistakes=6, indices=index)
+
+    second = TwoWorkers(1)
+    alone = shard(1, second)
+    got = shard(0, TwoWorkers(0, theirs=second.sent))
+
+    whole = ds.NumpySlicesDataset({"image": logits, "label": labels}, shuffle=False).batch(5)
+    want = score(Logits(), whole, NUM_CLASSES, mistakes=6)
+    assert alone["num_images"] == 11 and got["num_images"] == 23
+    assert got["confusion"].tolist() == want["confusion"].tolist()
+    assert (got["top1"], got["top5"]) == (want["top1"], want["top5"])
+    assert got["per_class_accuracy"] == want["per_class_accuracy"]
+    assert got["loss"] == pytest.approx(want["loss"], rel=1e-6)  # a float32 sum
+    assert [(m["index"], m["true"], m["predicted"]) for m in got["mistakes"]] == [
+        (m["index"], m["true"], m["predicted"]) for m in want["mistakes"]
+    ]
+    assert [m["probability"] for m in got["mistakes"]] == pytest.approx(
+        [m["probability"] for m in want["mistakes"]], rel=1e-6
     )
