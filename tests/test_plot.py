@@ -4,15 +4,22 @@ the gallery's images and labels) and the PNG files `vgg16 plot` writes."""
 
 import csv
 import io
+import itertools
 import json
+import math
 from pathlib import Path
+from unittest import mock
 
 import matplotlib
 import numpy as np
 import pytest
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 from PIL import Image
 from test_summary import HISTORY, SELECTION, selection_csv
 
@@ -24,6 +31,7 @@ from vgg16.plot import (
     mistakes_figure,
     per_class_figure,
     plot_run,
+    row_shares,
     run_figures,
 )
 
@@ -304,12 +312,60 @@ def _bars(ax: Axes) -> list[tuple[float, float]]:
     return sorted((p.get_y() + p.get_height() / 2, p.get_width()) for p in ax.patches)
 
 
+def _counts() -> np.ndarray:
+    """CONFUSION_CSV's counts."""
+    return np.array([row.split(",")[1:] for row in CONFUSION_CSV.splitlines()[1:]], dtype=int)
+
+
+def _drawn_texts(figure: Figure) -> list[Text]:
+    """Every text a reader sees, in drawing order: drawn (tick labels outside the view are
+    not), visible and not empty."""
+    drawn = []
+    draw = Text.draw
+
+    def record(text: Text, renderer) -> None:
+        if text.get_visible() and text.get_text():
+            drawn.append(text)
+        draw(text, renderer)
+
+    with mock.patch.object(Text, "draw", record):
+        figure.draw_without_rendering()
+    return drawn
+
+
+def _rendered(figure: Figure) -> np.ndarray:
+    """The figure's RGB pixels as its PNG has them, the top row first."""
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3]
+
+
+def _within(pixels: np.ndarray, box: Bbox, margin: int = 2) -> np.ndarray:
+    """The pixels of `box` (display coordinates: from the bottom left), `margin` pixels in from
+    its edges, where antialiasing blends it with what surrounds it."""
+    top = pixels.shape[0] - box.y1
+    rows = slice(math.ceil(top) + margin, math.floor(top + box.height) - margin)
+    return pixels[rows, math.ceil(box.x0) + margin : math.floor(box.x1) - margin]
+
+
+def _colours(pixels: np.ndarray) -> set[tuple[int, ...]]:
+    return {tuple(int(c) for c in pixel) for pixel in pixels.reshape(-1, pixels.shape[-1])}
+
+
+def _lightness(rgba: tuple[float, ...]) -> float:
+    """Relative luminance (Rec. 709 weights) of a colour."""
+    red, green, blue = rgba[:3]
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
 def test_the_confusion_heatmap_colours_each_row_by_its_share_and_writes_the_counts(
     tmp_path: Path,
 ):
     figure = eval_figures(_eval_folder(tmp_path / "eval"))["confusion.png"]
     heat, listing = _heatmap(figure)
-    np.testing.assert_allclose(heat.get_images()[0].get_array(), SHARES)
+    shares = heat.get_images()[0].get_array()
+    assert not np.ma.getmaskarray(shares).any()  # ant's row is drawn, as zeros, not left blank
+    np.testing.assert_allclose(shares, SHARES)
     assert heat.get_images()[0].get_clim() == (0, 1)
     assert _ticks(heat.xaxis) == NAMES and _ticks(heat.yaxis) == NAMES
     assert (heat.get_xlabel(), heat.get_ylabel()) == ("predicted class", "true class")
@@ -322,6 +378,90 @@ def test_a_confusion_matrix_without_confusions_says_so():
     figure = confusion_figure(["a", "b"], np.array([[3, 0], [0, 2]]))
     _, listing = _heatmap(figure)
     assert [text.get_text() for text in listing.texts] == ["no confusions"]
+
+
+def test_a_class_with_one_image_fills_its_cell_and_a_class_without_images_stays_empty():
+    """Shares by hand: 1 of 1; 2 of 4 twice; no images: zeros, not 0/0 (the heatmap would leave
+    a NaN cell blank)."""
+    shares = row_shares(np.array([[1, 0, 0], [2, 2, 0], [0, 0, 0]]))
+    np.testing.assert_array_equal(shares, [[1, 0, 0], [0.5, 0.5, 0], [0, 0, 0]])
+
+
+def test_the_colour_scale_runs_from_none_to_all_of_a_class_whatever_the_shares():
+    """Here no cell is 0 (shares 0.25 and 0.75): the lightest colour must still mean none of
+    the class's images, so that colours compare across runs; the colour bar says so."""
+    heat, _ = _heatmap(confusion_figure(["a", "b"], np.array([[3, 1], [1, 3]])))
+    (image,) = heat.get_images()
+    assert image.get_clim() == (0, 1)
+    assert image.colorbar.ax.get_ylim() == (0, 1)
+    assert image.colorbar.ax.get_ylabel() == "share of the true class's images"
+
+
+def test_a_larger_share_is_a_darker_cell_and_counts_on_the_darker_half_are_white():
+    """Each count stays readable: black on the lighter half of the colour scale, white on the
+    darker half (above one half: cat → cat 5/9 and dog → dog 6/8; bee → bee is 4/8)."""
+    heat, _ = _heatmap(confusion_figure(NAMES, _counts()))
+    (image,) = heat.get_images()
+    shares = sorted({share for row in SHARES for share in row})
+    lightness = [_lightness(image.to_rgba(share)) for share in shares]
+    assert all(lighter > darker for lighter, darker in itertools.pairwise(lightness))
+    colours = {text.get_position(): to_hex(text.get_color()) for text in heat.texts}
+    assert colours == {(j, i): to_hex("white" if SHARES[i][j] > 0.5 else "black") for j, i in CELLS}
+
+
+def test_each_count_is_centred_in_its_cell():
+    figure = confusion_figure(NAMES, _counts())
+    heat, _ = _heatmap(figure)
+    figure.draw_without_rendering()
+    for text in heat.texts:
+        box = text.get_window_extent()
+        x, y = heat.transData.transform(text.get_position())
+        assert (abs((box.x0 + box.x1) / 2 - x), abs((box.y0 + box.y1) / 2 - y)) < (1, 1)
+
+
+def test_the_confused_pairs_are_listed_top_down_under_their_title_on_a_bare_panel():
+    figure = confusion_figure(NAMES, _counts())
+    _, listing = _heatmap(figure)
+    (title,) = [t for t in _drawn_texts(figure) if t.get_text() == listing.get_title(loc="left")]
+    assert not listing.axison  # no frame or ticks around the text
+    boxes = [text.get_window_extent() for text in [title, *listing.texts]]
+    assert all(below.y1 <= above.y0 for above, below in itertools.pairwise(boxes))
+    assert all(abs(box.x0 - boxes[0].x0) < 1 for box in boxes)  # aligned on the title's left
+
+
+def test_the_heatmaps_cells_are_flat_whatever_a_matplotlibrc_says():
+    """Every pixel of the heatmap is one of its cells' colours: no blending across cells, even
+    where a matplotlibrc asks for bilinear interpolation (21 classes: no counts drawn over)."""
+    with matplotlib.rc_context({"image.interpolation": "bilinear"}):
+        figure = confusion_figure([f"c{i}" for i in range(21)], _chain(21))
+        pixels = _rendered(figure)
+    heat, _ = _heatmap(figure)
+    (image,) = heat.get_images()
+    cells = _colours(image.to_rgba(image.get_array(), bytes=True)[..., :3])
+    assert _colours(_within(pixels, image.get_window_extent())) <= cells
+
+
+def _tick_sizes(labels: list[Text]) -> set[float]:
+    return {label.get_fontsize() for label in labels}
+
+
+def test_tick_labels_shrink_only_above_20_rows():
+    """So that 50 classes or 41 bars fit (the legibility test below); with room, larger."""
+
+    def heatmap(n: int) -> set[float]:
+        heat, _ = _heatmap(confusion_figure([f"c{i}" for i in range(n)], _chain(n)))
+        return _tick_sizes([*heat.get_xticklabels(), *heat.get_yticklabels()])
+
+    def bars(n: int) -> set[float]:
+        accuracy = {f"c{i}": i / n for i in range(n)}
+        (ax,) = per_class_figure(accuracy, dict.fromkeys(accuracy, 10), 0.5).axes
+        return _tick_sizes(ax.get_yticklabels())
+
+    for sizes in (heatmap, bars):
+        (roomy,), (crowded,) = sizes(20), sizes(21)
+        assert crowded < roomy
+        assert sizes(4) == {roomy} and sizes(50) == {crowded}
+    assert bars(60) == {crowded}  # 41 bars
 
 
 def _chain(n: int) -> np.ndarray:
