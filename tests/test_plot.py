@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import to_hex
+from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.text import Text
@@ -64,6 +64,15 @@ def _curves(ax: Axes) -> list[tuple[list[float], list[float], str]]:
 
 def _legend(ax: Axes) -> list[str]:
     return [text.get_text() for text in ax.get_legend().get_texts()]
+
+
+def _assert_in_the_lower_right_corner(legend) -> None:
+    """Within 10 pixels of the frame's lower right corner, once drawn."""
+    ax = legend.axes
+    ax.figure.draw_without_rendering()
+    box, frame = legend.get_window_extent(), ax.get_window_extent()
+    assert frame.x1 - 10 < box.x1 < frame.x1
+    assert frame.y0 < box.y0 < frame.y0 + 10
 
 
 def _with_lr(lrs: list[float]) -> str:
@@ -164,10 +173,7 @@ def test_the_accuracy_legend_stays_in_the_lower_right_corner(tmp_path: Path):
     collapsing = selection_csv(1, [(1, 0.62, 0.95, 1.1), (2, 0.35, 0.7, 1.9),
                                    (3, 0.1, 0.5, 2.3), (4, 0.1, 0.5, 2.3)])  # fmt: skip
     ax = _axes(tmp_path, "accuracy.png", selection=collapsing)
-    ax.figure.draw_without_rendering()
-    legend, frame = ax.get_legend().get_window_extent(), ax.get_window_extent()
-    assert frame.x1 - 10 < legend.x1 < frame.x1
-    assert frame.y0 < legend.y0 < frame.y0 + 10
+    _assert_in_the_lower_right_corner(ax.get_legend())
 
 
 def test_a_checkpoint_without_an_epoch_is_left_out_and_gets_no_star(tmp_path: Path):
@@ -497,6 +503,24 @@ def test_above_50_classes_the_20_most_confused_pairs_replace_the_heatmap():
     assert [length for _, length in _bars(ax)] == [float(50 - k) for k in range(20)]
     assert _ticks(ax.yaxis) == [f"c{49 - k} → c{50 - k}" for k in range(20)]
     assert ax.get_title() == "The 20 most confused pairs of 51 classes, test split (3825 images)"
+    assert (ax.get_xlabel(), ax.get_ylabel()) == (
+        "test images of the true class predicted as the other",
+        "true class → predicted class",
+    )
+    # Class 49-k has its 50 images right and 50-k taken for the next class: 100-k in all.
+    assert [text.get_text() for text in ax.texts] == [
+        f"{(50 - k) / (100 - k):.0%} of c{49 - k}" for k in range(20)
+    ]
+
+
+def test_the_pair_counts_are_ticked_in_whole_images():
+    """A few images per pair (here 2 and 1): no tick at half an image."""
+    confusion = 5 * np.eye(51, dtype=np.int64)
+    confusion[0, 1], confusion[1, 2] = 2, 1
+    (ax,) = confusion_figure([f"c{i}" for i in range(51)], confusion).axes
+    low, high = ax.get_xlim()
+    ticks = [tick for tick in ax.get_xticks() if low <= tick <= high]
+    assert len(ticks) >= 3 and all(tick == round(tick) for tick in ticks)
 
 
 def test_per_class_accuracy_is_sorted_best_first_with_the_class_counts(tmp_path: Path):
@@ -531,6 +555,51 @@ def test_above_50_classes_only_the_20_best_and_20_worst_are_shown(n: int):
         assert [y for y, _ in _bars(ax)] == [*range(20), *range(21, 41)]
         assert [length for _, length in _bars(ax)] == [accuracy[name] for name in shown]
         assert ax.get_title() == "Test accuracy, the 20 best and worst of 60 classes"
+
+
+def test_a_value_stays_readable_where_the_top1_line_crosses_it():
+    """bee's 0.50 is written just after its bar, where a test top-1 of 0.52 passes: the line
+    must not be drawn over the digits."""
+    figure = per_class_figure({"dog": 0.75, "bee": 0.5}, {"dog": 8, "bee": 8}, 0.52)
+    pixels = _rendered(figure)
+    (ax,) = figure.axes
+    (line,) = ax.get_lines()
+    (value,) = [text for text in ax.texts if text.get_text() == "0.50"]
+    box = value.get_window_extent()
+    assert box.x0 < ax.transData.transform((0.52, 0))[0] < box.x1  # the line does cross it
+    line_colour = 255 * np.array(to_rgb(line.get_color()))
+    assert not (np.abs(_within(pixels, box, 0) - line_colour).max(axis=-1) < 40).any()
+
+
+def test_the_top1_line_stands_out_from_the_bars(tmp_path: Path):
+    (ax,) = eval_figures(_eval_folder(tmp_path / "eval"))["per_class.png"].axes
+    (line,) = ax.get_lines()
+    assert to_hex(line.get_color()) not in {to_hex(bar.get_facecolor()) for bar in ax.patches}
+
+
+def test_the_accuracy_axis_spans_0_to_1_with_room_for_a_full_bars_value():
+    """Bars read as shares of a perfect class: the axis starts at 0 and reaches 1 even when the
+    best class is lower, ticks nothing above 1, and a class at 1.0 has its value in the frame;
+    a faint grid across the accuracies only, none between the bars."""
+    (ax,) = per_class_figure({"a": 0.75, "b": 0.5}, {"a": 4, "b": 4}, 0.6).axes
+    low, high = ax.get_xlim()
+    assert low == 0 and high >= 1
+    assert max(tick for tick in ax.get_xticks() if low <= tick <= high) == 1
+    assert ax.get_xlabel() == "accuracy on the class's test images"
+    assert ax.xaxis.get_gridlines()[0].get_visible()
+    assert not ax.yaxis.get_gridlines()[0].get_visible()
+    figure = per_class_figure({"a": 1.0, "b": 0.5}, {"a": 4, "b": 4}, 0.6)
+    (ax,) = figure.axes
+    figure.draw_without_rendering()
+    (full,) = [text for text in ax.texts if text.get_text() == "1.00"]
+    assert full.get_window_extent().x1 < ax.get_window_extent().x1
+
+
+def test_the_per_class_legend_stays_in_the_lower_right_corner(tmp_path: Path):
+    """Under the worst classes' short bars, in the same place for every run (matplotlib's
+    "best" would move it to the empty upper right here)."""
+    (ax,) = eval_figures(_eval_folder(tmp_path / "eval"))["per_class.png"].axes
+    _assert_in_the_lower_right_corner(ax.get_legend())
 
 
 def test_the_gallery_shows_each_mistake_in_order_with_its_classes_and_probability(
