@@ -25,6 +25,7 @@ from test_summary import HISTORY, SELECTION, selection_csv
 
 from vgg16.cli import main
 from vgg16.plot import (
+    HIGHLIGHT,
     comparison_figure,
     confusion_figure,
     eval_figures,
@@ -34,6 +35,7 @@ from vgg16.plot import (
     row_shares,
     run_figures,
 )
+from vgg16.tables import MISTAKES_KEPT
 
 EPOCHS = [1.0, 2.0, 3.0, 4.0]
 PLOTS = ["loss.png", "lr.png", "accuracy.png"]
@@ -159,10 +161,10 @@ def test_the_accuracy_figure_stars_the_checkpoint_select_chose(tmp_path: Path):
         (EPOCHS, [0.5903, 0.7917, 1.0, 0.9931], "s"),
         ([3.0], [0.7847], "*"),
     ]
-    star = ax.get_lines()[2]
+    top1, top5, star = ax.get_lines()
     assert star.get_linestyle() == "None"  # the legend shows the star alone, not a line
-    assert star.get_markersize() == 16
-    assert to_hex(star.get_color()) == "#dc143c"  # crimson
+    assert star.get_markersize() > max(top1.get_markersize(), top5.get_markersize())
+    assert to_hex(star.get_color()) == to_hex(HIGHLIGHT)  # as the test top-1 per class
     assert _legend(ax) == ["top-1", "top-5", "selected: epoch 3, top-1 0.7847"]
     assert ax.get_ylim() == (0.0, 1.02)  # a top-5 of 1.0 (epoch 3) is not cut by the frame
 
@@ -614,7 +616,11 @@ def test_the_gallery_shows_each_mistake_in_order_with_its_classes_and_probabilit
         "true cat\npredicted ant\np = 0.988",
         "true bee\npredicted dog\np = 0.500",
     ]
-    assert figure.get_suptitle().startswith("The 2 most confident mistakes among the 25 test")
+    assert figure.get_suptitle() == (
+        "The 2 most confident mistakes among the 25 test images "
+        "(as the network saw them, most confident first)"
+    )
+    assert not any(ax.axison for ax in figure.axes)  # no frames or ticks; unused cells blank
 
 
 def test_a_network_without_mistakes_gets_a_gallery_that_says_so(tmp_path: Path):
@@ -628,12 +634,45 @@ def test_mistakes_and_images_of_other_lengths_are_refused():
         mistakes_figure(MISTAKE_ROWS, _pixels(1), 25)
 
 
+def _mistakes(count: int) -> list[dict[str, str]]:
+    """`count` rows of mistakes.csv with CIFAR-10's longest class names."""
+    row = {"true": "automobile", "predicted": "airplane", "probability": "0.9999",
+           "true_probability": "0.0001"}  # fmt: skip
+    return [{"index": str(k), **row} for k in range(count)]
+
+
+def test_the_gallery_has_room_for_every_mistake_evaluate_keeps_and_no_more():
+    figure = mistakes_figure(_mistakes(MISTAKES_KEPT), _pixels(MISTAKES_KEPT), 10000)
+    shown = [ax.get_images()[0].get_array() for ax in figure.axes if ax.get_images()]
+    np.testing.assert_array_equal(shown, _pixels(MISTAKES_KEPT))
+    more = MISTAKES_KEPT + 1
+    message = (
+        f"^{more} mistakes and {more} images: expected as many of each, at most {MISTAKES_KEPT}$"
+    )
+    with pytest.raises(ValueError, match=message):
+        mistakes_figure(_mistakes(more), _pixels(more), 10000)
+
+
+def test_the_gallery_shows_the_networks_pixels_unblended_whatever_a_matplotlibrc_says():
+    """Each 32 x 32 image is blown up to over a hundred pixels a side: every pixel drawn is one
+    of the image's own colours, even where a matplotlibrc asks for bilinear smoothing."""
+    with matplotlib.rc_context({"image.interpolation": "bilinear"}):
+        figure = mistakes_figure(MISTAKE_ROWS, _pixels(2), 25)
+        pixels = _rendered(figure)
+    shown = [ax.get_images()[0] for ax in figure.axes if ax.get_images()]
+    for image, original in zip(shown, _pixels(2), strict=True):
+        assert _colours(_within(pixels, image.get_window_extent())) <= _colours(original)
+
+
+def _runs(**selections: str) -> dict[str, list[dict[str, str]]]:
+    """The rows of each run's selection.csv, by run name, in the order given."""
+    return {name: list(csv.DictReader(io.StringIO(text))) for name, text in selections.items()}
+
+
 def test_the_comparison_draws_each_runs_val_top1_and_stars_its_selected_checkpoint():
     """In the order given (the summary's: the best test top-1 first)."""
-    zeta = selection_csv(4).splitlines()
     alpha = selection_csv(3, [(1, 0.2, 0.6, 3.0), (2, 0.5, 0.9, 1.0), (3, 0.7, 0.9, 0.8)])
-    rows = {name: list(csv.DictReader(io.StringIO(text)))
-            for name, text in (("zeta", "\n".join(zeta)), ("alpha", alpha))}  # fmt: skip
+    rows = _runs(zeta=selection_csv(4), alpha=alpha)
     (ax,) = comparison_figure(rows, {"zeta": 0.91, "alpha": 0.96}).axes
     assert _curves(ax) == [
         (EPOCHS, [0.1111, 0.3403, 0.7847, 0.9444], "o"),
@@ -646,6 +685,28 @@ def test_the_comparison_draws_each_runs_val_top1_and_stars_its_selected_checkpoi
     assert lines[3].get_color() == lines[2].get_color()
     assert _legend(ax) == ["zeta: test top-1 0.9100", "alpha: test top-1 0.9600"]
     assert ax.get_ylim() == (0.0, 1.02)
+
+
+def test_the_comparison_names_its_axes_and_its_legend_explains_the_stars():
+    (ax,) = comparison_figure(_runs(zeta=selection_csv(4)), {"zeta": 0.91}).axes
+    assert (ax.get_title(), ax.get_xlabel(), ax.get_ylabel()) == (
+        "Validation top-1 per epoch, runs side by side",
+        "epoch",
+        "val top-1",
+    )
+    assert ax.get_legend().get_title().get_text() == "run (selected checkpoint starred)"
+    curve, star = ax.get_lines()
+    assert star.get_markersize() > curve.get_markersize()
+
+
+def test_the_comparison_legend_stays_in_the_lower_right_corner():
+    """A fixed place, even where a run collapses through that corner (matplotlib's "best"
+    would move it to the empty upper right)."""
+    collapsing = selection_csv(1, [(1, 0.62, 0.95, 1.1), (2, 0.35, 0.7, 1.9),
+                                   (3, 0.1, 0.5, 2.3), (4, 0.1, 0.5, 2.3)])  # fmt: skip
+    rows = _runs(zeta=selection_csv(4), alpha=collapsing)
+    (ax,) = comparison_figure(rows, {"zeta": 0.91, "alpha": 0.5}).axes
+    _assert_in_the_lower_right_corner(ax.get_legend())
 
 
 def test_plot_run_writes_every_figure_at_its_size(tmp_path: Path):
@@ -689,3 +750,13 @@ def test_the_comparison_refuses_a_run_without_its_selected_checkpoint():
     rows = list(csv.DictReader(io.StringIO(SELECTION.replace("True", "False"))))
     with pytest.raises(ValueError, match="^run zeta's selection: expected exactly one selected"):
         comparison_figure({"zeta": rows}, {"zeta": 0.9})
+
+
+def test_metrics_and_a_confusion_matrix_of_other_classes_are_both_named(tmp_path: Path):
+    folder = _eval_folder(tmp_path / "eval")
+    (folder / "metrics.json").write_text(json.dumps({**METRICS, "per_class_accuracy": {}}))
+    with pytest.raises(ValueError) as err:
+        eval_figures(folder)
+    assert str(err.value) == (
+        f"{folder / 'metrics.json'} and {folder / 'confusion.csv'} name other classes"
+    )
