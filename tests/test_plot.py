@@ -472,6 +472,9 @@ def test_tick_labels_shrink_only_above_20_rows():
     assert bars(60) == {crowded}  # 41 bars
 
 
+CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
 def _chain(n: int) -> np.ndarray:
     """n classes, 50 right each; class i is taken for i + 1 (i + 1) times: the most confused
     pairs are the last ones, (n-2 → n-1) first."""
@@ -760,3 +763,43 @@ def test_metrics_and_a_confusion_matrix_of_other_classes_are_both_named(tmp_path
     assert str(err.value) == (
         f"{folder / 'metrics.json'} and {folder / 'confusion.csv'} name other classes"
     )
+
+
+def _imagenet(n: int) -> list[str]:
+    return [f"n{i:08d}" for i in range(n)]
+
+
+#: Figures as crowded as the pipeline makes them: the most classes, the longest names.
+CROWDED = {
+    "heatmap of 4 classes": lambda: confusion_figure(NAMES, _counts()),
+    "heatmap of CIFAR-10, 1,000 images a class": lambda: confusion_figure(CIFAR10, 20 * _chain(10)),
+    "heatmap of 20 classes with counts": lambda: confusion_figure(
+        [f"class_{i:02d}" for i in range(20)], 10 * _chain(20)
+    ),
+    "heatmap of 50 classes": lambda: confusion_figure(
+        [f"class_{i:02d}" for i in range(50)], _chain(50)
+    ),
+    "pairs of 1,000 classes": lambda: confusion_figure(_imagenet(1000), _chain(1000)),
+    "per class of 4": lambda: per_class_figure(METRICS["per_class_accuracy"],
+                                               dict.fromkeys(NAMES, 8), 0.6),
+    "per class of 1,000": lambda: per_class_figure(
+        {name: (i % 97) / 96 for i, name in enumerate(_imagenet(1000))},
+        dict.fromkeys(_imagenet(1000), 50),
+        0.7,
+    ),
+    "gallery of 32": lambda: mistakes_figure(_mistakes(32), _pixels(32), 10000),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("build", CROWDED.values(), ids=CROWDED)
+def test_no_text_is_cut_off_or_written_over_another(build):
+    figure = build()
+    boxes = [(text.get_text(), text.get_window_extent()) for text in _drawn_texts(figure)]
+    assert [text for text, box in boxes if not figure.bbox.contains(box.x0, box.y0)
+            or not figure.bbox.contains(box.x1, box.y1)] == []  # fmt: skip
+    overlapping = [
+        (first, second)
+        for (first, one), (second, other) in itertools.combinations(boxes, 2)
+        if one.overlaps(other)
+    ]
+    assert overlapping == []
