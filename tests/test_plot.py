@@ -26,6 +26,7 @@ from test_summary import HISTORY, SELECTION, selection_csv
 from vgg16.cli import main
 from vgg16.plot import (
     HIGHLIGHT,
+    UPRIGHT_CHARACTERS,
     comparison_figure,
     confusion_figure,
     eval_figures,
@@ -473,6 +474,23 @@ def test_tick_labels_shrink_only_above_20_rows():
 
 
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+#: As many classes of three of the widest letters as may stand upright, and one more.
+UPRIGHT = ["WWW"] * (UPRIGHT_CHARACTERS // 3)
+TOO_MANY_UPRIGHT = [*UPRIGHT, "WWW"]
+
+
+@pytest.mark.parametrize(
+    ("names", "rotation"),
+    [(NAMES, 0), (CIFAR10, 90), (UPRIGHT, 0), (TOO_MANY_UPRIGHT, 90)],
+    ids=["4 short names", "CIFAR-10", "upright limit", "one more"],
+)
+def test_class_names_under_the_heatmap_stand_upright_while_they_fit(
+    names: list[str], rotation: int
+):
+    """Short names of a few classes read upright; longer or more names turn vertical, where
+    they cannot overlap (the legibility test below draws both sides of the limit)."""
+    heat, _ = _heatmap(confusion_figure(names, _chain(len(names))))
+    assert {label.get_rotation() for label in heat.get_xticklabels()} == {rotation}
 
 
 def _chain(n: int) -> np.ndarray:
@@ -776,6 +794,8 @@ CROWDED = {
     "heatmap of 20 classes with counts": lambda: confusion_figure(
         [f"class_{i:02d}" for i in range(20)], 10 * _chain(20)
     ),
+    "heatmap at the upright limit": lambda: confusion_figure(UPRIGHT, _chain(len(UPRIGHT))),
+    "heatmap one over it": lambda: confusion_figure(TOO_MANY_UPRIGHT, _chain(len(UPRIGHT) + 1)),
     "heatmap of 50 classes": lambda: confusion_figure(
         [f"class_{i:02d}" for i in range(50)], _chain(50)
     ),

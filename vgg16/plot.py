@@ -64,6 +64,9 @@ METRICS_KEYS = ("top1", "num_images", "per_class_accuracy")
 ROOMY_TICKS = 20
 TICK_SIZE = 9
 SMALL_TICK_SIZE = 7
+#: Class names stand upright under the heatmap while all of them together take at most this
+#: many characters (their number times the longest); more would overlap, so they turn vertical.
+UPRIGHT_CHARACTERS = 45
 
 # Cosmetic styles (sizes in points), named once: the tests check what a reader relies on (the
 # numbers, labels, order and legibility of each figure), not these.
@@ -192,8 +195,8 @@ def confusion_figure(class_names: list[str], confusion: np.ndarray) -> Figure:
     image = heat.imshow(shares, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
     fig.colorbar(image, shrink=0.8, label="share of the true class's images")
     size = _tick_size(n)
-    rotation = 90 if max(map(len, class_names)) > 3 else 0
-    heat.set_xticks(range(n), class_names, fontsize=size, rotation=rotation)
+    upright = max(map(len, class_names)) * n <= UPRIGHT_CHARACTERS
+    heat.set_xticks(range(n), class_names, fontsize=size, rotation=0 if upright else 90)
     heat.set_yticks(range(n), class_names, fontsize=size)
     heat.set(
         title=f"Confusion matrix, test split ({total} images)",
