@@ -1,31 +1,44 @@
 """Run plots, from small files shaped like the pipeline's own: what each figure draws (titles,
 axes, the plotted data, the selected checkpoint's star; the heatmap's array, the bars' lengths,
-the gallery's images and labels) and the PNG files `vgg16 plot` writes."""
+the gallery's images and labels), that crowded figures stay legible (no text cut off or written
+over another, counts readable on their cells, pixels unblended) and the PNG files `vgg16 plot`
+writes. Cosmetic choices (plot.HIGHLIGHT, plot.STAR, ...) are not pinned."""
 
 import csv
 import io
+import itertools
 import json
+import math
 from pathlib import Path
+from unittest import mock
 
 import matplotlib
 import numpy as np
 import pytest
 from matplotlib.axes import Axes
-from matplotlib.colors import to_hex
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex, to_rgb
+from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 from PIL import Image
 from test_summary import HISTORY, SELECTION, selection_csv
 
 from vgg16.cli import main
 from vgg16.plot import (
+    HIGHLIGHT,
+    UPRIGHT_CHARACTERS,
     comparison_figure,
     confusion_figure,
     eval_figures,
     mistakes_figure,
     per_class_figure,
     plot_run,
+    row_shares,
     run_figures,
 )
+from vgg16.tables import MISTAKES_KEPT
 
 EPOCHS = [1.0, 2.0, 3.0, 4.0]
 PLOTS = ["loss.png", "lr.png", "accuracy.png"]
@@ -56,6 +69,15 @@ def _curves(ax: Axes) -> list[tuple[list[float], list[float], str]]:
 
 def _legend(ax: Axes) -> list[str]:
     return [text.get_text() for text in ax.get_legend().get_texts()]
+
+
+def _assert_in_the_lower_right_corner(legend) -> None:
+    """Within 10 pixels of the frame's lower right corner, once drawn."""
+    ax = legend.axes
+    ax.figure.draw_without_rendering()
+    box, frame = legend.get_window_extent(), ax.get_window_extent()
+    assert frame.x1 - 10 < box.x1 < frame.x1
+    assert frame.y0 < box.y0 < frame.y0 + 10
 
 
 def _with_lr(lrs: list[float]) -> str:
@@ -142,10 +164,10 @@ def test_the_accuracy_figure_stars_the_checkpoint_select_chose(tmp_path: Path):
         (EPOCHS, [0.5903, 0.7917, 1.0, 0.9931], "s"),
         ([3.0], [0.7847], "*"),
     ]
-    star = ax.get_lines()[2]
+    top1, top5, star = ax.get_lines()
     assert star.get_linestyle() == "None"  # the legend shows the star alone, not a line
-    assert star.get_markersize() == 16
-    assert to_hex(star.get_color()) == "#dc143c"  # crimson
+    assert star.get_markersize() > max(top1.get_markersize(), top5.get_markersize())
+    assert to_hex(star.get_color()) == to_hex(HIGHLIGHT)  # as the test top-1 per class
     assert _legend(ax) == ["top-1", "top-5", "selected: epoch 3, top-1 0.7847"]
     assert ax.get_ylim() == (0.0, 1.02)  # a top-5 of 1.0 (epoch 3) is not cut by the frame
 
@@ -156,10 +178,7 @@ def test_the_accuracy_legend_stays_in_the_lower_right_corner(tmp_path: Path):
     collapsing = selection_csv(1, [(1, 0.62, 0.95, 1.1), (2, 0.35, 0.7, 1.9),
                                    (3, 0.1, 0.5, 2.3), (4, 0.1, 0.5, 2.3)])  # fmt: skip
     ax = _axes(tmp_path, "accuracy.png", selection=collapsing)
-    ax.figure.draw_without_rendering()
-    legend, frame = ax.get_legend().get_window_extent(), ax.get_window_extent()
-    assert frame.x1 - 10 < legend.x1 < frame.x1
-    assert frame.y0 < legend.y0 < frame.y0 + 10
+    _assert_in_the_lower_right_corner(ax.get_legend())
 
 
 def test_a_checkpoint_without_an_epoch_is_left_out_and_gets_no_star(tmp_path: Path):
@@ -304,12 +323,60 @@ def _bars(ax: Axes) -> list[tuple[float, float]]:
     return sorted((p.get_y() + p.get_height() / 2, p.get_width()) for p in ax.patches)
 
 
+def _counts() -> np.ndarray:
+    """CONFUSION_CSV's counts."""
+    return np.array([row.split(",")[1:] for row in CONFUSION_CSV.splitlines()[1:]], dtype=int)
+
+
+def _drawn_texts(figure: Figure) -> list[Text]:
+    """Every text a reader sees, in drawing order: drawn (tick labels outside the view are
+    not), visible and not empty."""
+    drawn = []
+    draw = Text.draw
+
+    def record(text: Text, renderer) -> None:
+        if text.get_visible() and text.get_text():
+            drawn.append(text)
+        draw(text, renderer)
+
+    with mock.patch.object(Text, "draw", record):
+        figure.draw_without_rendering()
+    return drawn
+
+
+def _rendered(figure: Figure) -> np.ndarray:
+    """The figure's RGB pixels as its PNG has them, the top row first."""
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3]
+
+
+def _within(pixels: np.ndarray, box: Bbox, margin: int = 2) -> np.ndarray:
+    """The pixels of `box` (display coordinates: from the bottom left), `margin` pixels in from
+    its edges, where antialiasing blends it with what surrounds it."""
+    top = pixels.shape[0] - box.y1
+    rows = slice(math.ceil(top) + margin, math.floor(top + box.height) - margin)
+    return pixels[rows, math.ceil(box.x0) + margin : math.floor(box.x1) - margin]
+
+
+def _colours(pixels: np.ndarray) -> set[tuple[int, ...]]:
+    return {tuple(int(c) for c in pixel) for pixel in pixels.reshape(-1, pixels.shape[-1])}
+
+
+def _lightness(rgba: tuple[float, ...]) -> float:
+    """Relative luminance (Rec. 709 weights) of a colour."""
+    red, green, blue = rgba[:3]
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
 def test_the_confusion_heatmap_colours_each_row_by_its_share_and_writes_the_counts(
     tmp_path: Path,
 ):
     figure = eval_figures(_eval_folder(tmp_path / "eval"))["confusion.png"]
     heat, listing = _heatmap(figure)
-    np.testing.assert_allclose(heat.get_images()[0].get_array(), SHARES)
+    shares = heat.get_images()[0].get_array()
+    assert not np.ma.getmaskarray(shares).any()  # ant's row is drawn, as zeros, not left blank
+    np.testing.assert_allclose(shares, SHARES)
     assert heat.get_images()[0].get_clim() == (0, 1)
     assert _ticks(heat.xaxis) == NAMES and _ticks(heat.yaxis) == NAMES
     assert (heat.get_xlabel(), heat.get_ylabel()) == ("predicted class", "true class")
@@ -322,6 +389,110 @@ def test_a_confusion_matrix_without_confusions_says_so():
     figure = confusion_figure(["a", "b"], np.array([[3, 0], [0, 2]]))
     _, listing = _heatmap(figure)
     assert [text.get_text() for text in listing.texts] == ["no confusions"]
+
+
+def test_a_class_with_one_image_fills_its_cell_and_a_class_without_images_stays_empty():
+    """Shares by hand: 1 of 1; 2 of 4 twice; no images: zeros, not 0/0 (the heatmap would leave
+    a NaN cell blank)."""
+    shares = row_shares(np.array([[1, 0, 0], [2, 2, 0], [0, 0, 0]]))
+    np.testing.assert_array_equal(shares, [[1, 0, 0], [0.5, 0.5, 0], [0, 0, 0]])
+
+
+def test_the_colour_scale_runs_from_none_to_all_of_a_class_whatever_the_shares():
+    """Here no cell is 0 (shares 0.25 and 0.75): the lightest colour must still mean none of
+    the class's images, so that colours compare across runs; the colour bar says so."""
+    heat, _ = _heatmap(confusion_figure(["a", "b"], np.array([[3, 1], [1, 3]])))
+    (image,) = heat.get_images()
+    assert image.get_clim() == (0, 1)
+    assert image.colorbar.ax.get_ylim() == (0, 1)
+    assert image.colorbar.ax.get_ylabel() == "share of the true class's images"
+
+
+def test_a_larger_share_is_a_darker_cell_and_counts_on_the_darker_half_are_white():
+    """Each count stays readable: black on the lighter half of the colour scale, white on the
+    darker half (above one half: cat → cat 5/9 and dog → dog 6/8; bee → bee is 4/8)."""
+    heat, _ = _heatmap(confusion_figure(NAMES, _counts()))
+    (image,) = heat.get_images()
+    shares = sorted({share for row in SHARES for share in row})
+    lightness = [_lightness(image.to_rgba(share)) for share in shares]
+    assert all(lighter > darker for lighter, darker in itertools.pairwise(lightness))
+    colours = {text.get_position(): to_hex(text.get_color()) for text in heat.texts}
+    assert colours == {(j, i): to_hex("white" if SHARES[i][j] > 0.5 else "black") for j, i in CELLS}
+
+
+def test_each_count_is_centred_in_its_cell():
+    figure = confusion_figure(NAMES, _counts())
+    heat, _ = _heatmap(figure)
+    figure.draw_without_rendering()
+    for text in heat.texts:
+        box = text.get_window_extent()
+        x, y = heat.transData.transform(text.get_position())
+        assert (abs((box.x0 + box.x1) / 2 - x), abs((box.y0 + box.y1) / 2 - y)) < (1, 1)
+
+
+def test_the_confused_pairs_are_listed_top_down_under_their_title_on_a_bare_panel():
+    figure = confusion_figure(NAMES, _counts())
+    _, listing = _heatmap(figure)
+    (title,) = [t for t in _drawn_texts(figure) if t.get_text() == listing.get_title(loc="left")]
+    assert not listing.axison  # no frame or ticks around the text
+    boxes = [text.get_window_extent() for text in [title, *listing.texts]]
+    assert all(below.y1 <= above.y0 for above, below in itertools.pairwise(boxes))
+    assert all(abs(box.x0 - boxes[0].x0) < 1 for box in boxes)  # aligned on the title's left
+
+
+def test_the_heatmaps_cells_are_flat_whatever_a_matplotlibrc_says():
+    """Every pixel of the heatmap is one of its cells' colours: no blending across cells, even
+    where a matplotlibrc asks for bilinear interpolation (21 classes: no counts drawn over)."""
+    with matplotlib.rc_context({"image.interpolation": "bilinear"}):
+        figure = confusion_figure([f"c{i}" for i in range(21)], _chain(21))
+        pixels = _rendered(figure)
+    heat, _ = _heatmap(figure)
+    (image,) = heat.get_images()
+    cells = _colours(image.to_rgba(image.get_array(), bytes=True)[..., :3])
+    assert _colours(_within(pixels, image.get_window_extent())) <= cells
+
+
+def _tick_sizes(labels: list[Text]) -> set[float]:
+    return {label.get_fontsize() for label in labels}
+
+
+def test_tick_labels_shrink_only_above_20_rows():
+    """So that 50 classes or 41 bars fit (the legibility test below); with room, larger."""
+
+    def heatmap(n: int) -> set[float]:
+        heat, _ = _heatmap(confusion_figure([f"c{i}" for i in range(n)], _chain(n)))
+        return _tick_sizes([*heat.get_xticklabels(), *heat.get_yticklabels()])
+
+    def bars(n: int) -> set[float]:
+        accuracy = {f"c{i}": i / n for i in range(n)}
+        (ax,) = per_class_figure(accuracy, dict.fromkeys(accuracy, 10), 0.5).axes
+        return _tick_sizes(ax.get_yticklabels())
+
+    for sizes in (heatmap, bars):
+        (roomy,), (crowded,) = sizes(20), sizes(21)
+        assert crowded < roomy
+        assert sizes(4) == {roomy} and sizes(50) == {crowded}
+    assert bars(60) == {crowded}  # 41 bars
+
+
+CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+#: As many classes of three of the widest letters as may stand upright, and one more.
+UPRIGHT = ["WWW"] * (UPRIGHT_CHARACTERS // 3)
+TOO_MANY_UPRIGHT = [*UPRIGHT, "WWW"]
+
+
+@pytest.mark.parametrize(
+    ("names", "rotation"),
+    [(NAMES, 0), (CIFAR10, 90), (UPRIGHT, 0), (TOO_MANY_UPRIGHT, 90)],
+    ids=["4 short names", "CIFAR-10", "upright limit", "one more"],
+)
+def test_class_names_under_the_heatmap_stand_upright_while_they_fit(
+    names: list[str], rotation: int
+):
+    """Short names of a few classes read upright; longer or more names turn vertical, where
+    they cannot overlap (the legibility test below draws both sides of the limit)."""
+    heat, _ = _heatmap(confusion_figure(names, _chain(len(names))))
+    assert {label.get_rotation() for label in heat.get_xticklabels()} == {rotation}
 
 
 def _chain(n: int) -> np.ndarray:
@@ -357,6 +528,24 @@ def test_above_50_classes_the_20_most_confused_pairs_replace_the_heatmap():
     assert [length for _, length in _bars(ax)] == [float(50 - k) for k in range(20)]
     assert _ticks(ax.yaxis) == [f"c{49 - k} → c{50 - k}" for k in range(20)]
     assert ax.get_title() == "The 20 most confused pairs of 51 classes, test split (3825 images)"
+    assert (ax.get_xlabel(), ax.get_ylabel()) == (
+        "test images of the true class predicted as the other",
+        "true class → predicted class",
+    )
+    # Class 49-k has its 50 images right and 50-k taken for the next class: 100-k in all.
+    assert [text.get_text() for text in ax.texts] == [
+        f"{(50 - k) / (100 - k):.0%} of c{49 - k}" for k in range(20)
+    ]
+
+
+def test_the_pair_counts_are_ticked_in_whole_images():
+    """A few images per pair (here 2 and 1): no tick at half an image."""
+    confusion = 5 * np.eye(51, dtype=np.int64)
+    confusion[0, 1], confusion[1, 2] = 2, 1
+    (ax,) = confusion_figure([f"c{i}" for i in range(51)], confusion).axes
+    low, high = ax.get_xlim()
+    ticks = [tick for tick in ax.get_xticks() if low <= tick <= high]
+    assert len(ticks) >= 3 and all(tick == round(tick) for tick in ticks)
 
 
 def test_per_class_accuracy_is_sorted_best_first_with_the_class_counts(tmp_path: Path):
@@ -393,6 +582,51 @@ def test_above_50_classes_only_the_20_best_and_20_worst_are_shown(n: int):
         assert ax.get_title() == "Test accuracy, the 20 best and worst of 60 classes"
 
 
+def test_a_value_stays_readable_where_the_top1_line_crosses_it():
+    """bee's 0.50 is written just after its bar, where a test top-1 of 0.52 passes: the line
+    must not be drawn over the digits."""
+    figure = per_class_figure({"dog": 0.75, "bee": 0.5}, {"dog": 8, "bee": 8}, 0.52)
+    pixels = _rendered(figure)
+    (ax,) = figure.axes
+    (line,) = ax.get_lines()
+    (value,) = [text for text in ax.texts if text.get_text() == "0.50"]
+    box = value.get_window_extent()
+    assert box.x0 < ax.transData.transform((0.52, 0))[0] < box.x1  # the line does cross it
+    line_colour = 255 * np.array(to_rgb(line.get_color()))
+    assert not (np.abs(_within(pixels, box, 0) - line_colour).max(axis=-1) < 40).any()
+
+
+def test_the_top1_line_stands_out_from_the_bars(tmp_path: Path):
+    (ax,) = eval_figures(_eval_folder(tmp_path / "eval"))["per_class.png"].axes
+    (line,) = ax.get_lines()
+    assert to_hex(line.get_color()) not in {to_hex(bar.get_facecolor()) for bar in ax.patches}
+
+
+def test_the_accuracy_axis_spans_0_to_1_with_room_for_a_full_bars_value():
+    """Bars read as shares of a perfect class: the axis starts at 0 and reaches 1 even when the
+    best class is lower, ticks nothing above 1, and a class at 1.0 has its value in the frame;
+    a faint grid across the accuracies only, none between the bars."""
+    (ax,) = per_class_figure({"a": 0.75, "b": 0.5}, {"a": 4, "b": 4}, 0.6).axes
+    low, high = ax.get_xlim()
+    assert low == 0 and high >= 1
+    assert max(tick for tick in ax.get_xticks() if low <= tick <= high) == 1
+    assert ax.get_xlabel() == "accuracy on the class's test images"
+    assert ax.xaxis.get_gridlines()[0].get_visible()
+    assert not ax.yaxis.get_gridlines()[0].get_visible()
+    figure = per_class_figure({"a": 1.0, "b": 0.5}, {"a": 4, "b": 4}, 0.6)
+    (ax,) = figure.axes
+    figure.draw_without_rendering()
+    (full,) = [text for text in ax.texts if text.get_text() == "1.00"]
+    assert full.get_window_extent().x1 < ax.get_window_extent().x1
+
+
+def test_the_per_class_legend_stays_in_the_lower_right_corner(tmp_path: Path):
+    """Under the worst classes' short bars, in the same place for every run (matplotlib's
+    "best" would move it to the empty upper right here)."""
+    (ax,) = eval_figures(_eval_folder(tmp_path / "eval"))["per_class.png"].axes
+    _assert_in_the_lower_right_corner(ax.get_legend())
+
+
 def test_the_gallery_shows_each_mistake_in_order_with_its_classes_and_probability(
     tmp_path: Path,
 ):
@@ -405,7 +639,11 @@ def test_the_gallery_shows_each_mistake_in_order_with_its_classes_and_probabilit
         "true cat\npredicted ant\np = 0.988",
         "true bee\npredicted dog\np = 0.500",
     ]
-    assert figure.get_suptitle().startswith("The 2 most confident mistakes among the 25 test")
+    assert figure.get_suptitle() == (
+        "The 2 most confident mistakes among the 25 test images "
+        "(as the network saw them, most confident first)"
+    )
+    assert not any(ax.axison for ax in figure.axes)  # no frames or ticks; unused cells blank
 
 
 def test_a_network_without_mistakes_gets_a_gallery_that_says_so(tmp_path: Path):
@@ -419,12 +657,45 @@ def test_mistakes_and_images_of_other_lengths_are_refused():
         mistakes_figure(MISTAKE_ROWS, _pixels(1), 25)
 
 
+def _mistakes(count: int) -> list[dict[str, str]]:
+    """`count` rows of mistakes.csv with CIFAR-10's longest class names."""
+    row = {"true": "automobile", "predicted": "airplane", "probability": "0.9999",
+           "true_probability": "0.0001"}  # fmt: skip
+    return [{"index": str(k), **row} for k in range(count)]
+
+
+def test_the_gallery_has_room_for_every_mistake_evaluate_keeps_and_no_more():
+    figure = mistakes_figure(_mistakes(MISTAKES_KEPT), _pixels(MISTAKES_KEPT), 10000)
+    shown = [ax.get_images()[0].get_array() for ax in figure.axes if ax.get_images()]
+    np.testing.assert_array_equal(shown, _pixels(MISTAKES_KEPT))
+    more = MISTAKES_KEPT + 1
+    message = (
+        f"^{more} mistakes and {more} images: expected as many of each, at most {MISTAKES_KEPT}$"
+    )
+    with pytest.raises(ValueError, match=message):
+        mistakes_figure(_mistakes(more), _pixels(more), 10000)
+
+
+def test_the_gallery_shows_the_networks_pixels_unblended_whatever_a_matplotlibrc_says():
+    """Each 32 x 32 image is blown up to over a hundred pixels a side: every pixel drawn is one
+    of the image's own colours, even where a matplotlibrc asks for bilinear smoothing."""
+    with matplotlib.rc_context({"image.interpolation": "bilinear"}):
+        figure = mistakes_figure(MISTAKE_ROWS, _pixels(2), 25)
+        pixels = _rendered(figure)
+    shown = [ax.get_images()[0] for ax in figure.axes if ax.get_images()]
+    for image, original in zip(shown, _pixels(2), strict=True):
+        assert _colours(_within(pixels, image.get_window_extent())) <= _colours(original)
+
+
+def _runs(**selections: str) -> dict[str, list[dict[str, str]]]:
+    """The rows of each run's selection.csv, by run name, in the order given."""
+    return {name: list(csv.DictReader(io.StringIO(text))) for name, text in selections.items()}
+
+
 def test_the_comparison_draws_each_runs_val_top1_and_stars_its_selected_checkpoint():
     """In the order given (the summary's: the best test top-1 first)."""
-    zeta = selection_csv(4).splitlines()
     alpha = selection_csv(3, [(1, 0.2, 0.6, 3.0), (2, 0.5, 0.9, 1.0), (3, 0.7, 0.9, 0.8)])
-    rows = {name: list(csv.DictReader(io.StringIO(text)))
-            for name, text in (("zeta", "\n".join(zeta)), ("alpha", alpha))}  # fmt: skip
+    rows = _runs(zeta=selection_csv(4), alpha=alpha)
     (ax,) = comparison_figure(rows, {"zeta": 0.91, "alpha": 0.96}).axes
     assert _curves(ax) == [
         (EPOCHS, [0.1111, 0.3403, 0.7847, 0.9444], "o"),
@@ -437,6 +708,28 @@ def test_the_comparison_draws_each_runs_val_top1_and_stars_its_selected_checkpoi
     assert lines[3].get_color() == lines[2].get_color()
     assert _legend(ax) == ["zeta: test top-1 0.9100", "alpha: test top-1 0.9600"]
     assert ax.get_ylim() == (0.0, 1.02)
+
+
+def test_the_comparison_names_its_axes_and_its_legend_explains_the_stars():
+    (ax,) = comparison_figure(_runs(zeta=selection_csv(4)), {"zeta": 0.91}).axes
+    assert (ax.get_title(), ax.get_xlabel(), ax.get_ylabel()) == (
+        "Validation top-1 per epoch, runs side by side",
+        "epoch",
+        "val top-1",
+    )
+    assert ax.get_legend().get_title().get_text() == "run (selected checkpoint starred)"
+    curve, star = ax.get_lines()
+    assert star.get_markersize() > curve.get_markersize()
+
+
+def test_the_comparison_legend_stays_in_the_lower_right_corner():
+    """A fixed place, even where a run collapses through that corner (matplotlib's "best"
+    would move it to the empty upper right)."""
+    collapsing = selection_csv(1, [(1, 0.62, 0.95, 1.1), (2, 0.35, 0.7, 1.9),
+                                   (3, 0.1, 0.5, 2.3), (4, 0.1, 0.5, 2.3)])  # fmt: skip
+    rows = _runs(zeta=selection_csv(4), alpha=collapsing)
+    (ax,) = comparison_figure(rows, {"zeta": 0.91, "alpha": 0.5}).axes
+    _assert_in_the_lower_right_corner(ax.get_legend())
 
 
 def test_plot_run_writes_every_figure_at_its_size(tmp_path: Path):
@@ -480,3 +773,55 @@ def test_the_comparison_refuses_a_run_without_its_selected_checkpoint():
     rows = list(csv.DictReader(io.StringIO(SELECTION.replace("True", "False"))))
     with pytest.raises(ValueError, match="^run zeta's selection: expected exactly one selected"):
         comparison_figure({"zeta": rows}, {"zeta": 0.9})
+
+
+def test_metrics_and_a_confusion_matrix_of_other_classes_are_both_named(tmp_path: Path):
+    folder = _eval_folder(tmp_path / "eval")
+    (folder / "metrics.json").write_text(json.dumps({**METRICS, "per_class_accuracy": {}}))
+    with pytest.raises(ValueError) as err:
+        eval_figures(folder)
+    assert str(err.value) == (
+        f"{folder / 'metrics.json'} and {folder / 'confusion.csv'} name other classes"
+    )
+
+
+def _imagenet(n: int) -> list[str]:
+    return [f"n{i:08d}" for i in range(n)]
+
+
+#: Figures as crowded as the pipeline makes them: the most classes, the longest names.
+CROWDED = {
+    "heatmap of 4 classes": lambda: confusion_figure(NAMES, _counts()),
+    "heatmap of CIFAR-10, 1,000 images a class": lambda: confusion_figure(CIFAR10, 20 * _chain(10)),
+    "heatmap of 20 classes with counts": lambda: confusion_figure(
+        [f"class_{i:02d}" for i in range(20)], 10 * _chain(20)
+    ),
+    "heatmap at the upright limit": lambda: confusion_figure(UPRIGHT, _chain(len(UPRIGHT))),
+    "heatmap one over it": lambda: confusion_figure(TOO_MANY_UPRIGHT, _chain(len(UPRIGHT) + 1)),
+    "heatmap of 50 classes": lambda: confusion_figure(
+        [f"class_{i:02d}" for i in range(50)], _chain(50)
+    ),
+    "pairs of 1,000 classes": lambda: confusion_figure(_imagenet(1000), _chain(1000)),
+    "per class of 4": lambda: per_class_figure(METRICS["per_class_accuracy"],
+                                               dict.fromkeys(NAMES, 8), 0.6),
+    "per class of 1,000": lambda: per_class_figure(
+        {name: (i % 97) / 96 for i, name in enumerate(_imagenet(1000))},
+        dict.fromkeys(_imagenet(1000), 50),
+        0.7,
+    ),
+    "gallery of 32": lambda: mistakes_figure(_mistakes(32), _pixels(32), 10000),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("build", CROWDED.values(), ids=CROWDED)
+def test_no_text_is_cut_off_or_written_over_another(build):
+    figure = build()
+    boxes = [(text.get_text(), text.get_window_extent()) for text in _drawn_texts(figure)]
+    assert [text for text, box in boxes if not figure.bbox.contains(box.x0, box.y0)
+            or not figure.bbox.contains(box.x1, box.y1)] == []  # fmt: skip
+    overlapping = [
+        (first, second)
+        for (first, one), (second, other) in itertools.combinations(boxes, 2)
+        if one.overlaps(other)
+    ]
+    assert overlapping == []

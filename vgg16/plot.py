@@ -59,6 +59,36 @@ GALLERY_COLUMNS = 8
 GALLERY_ROWS = math.ceil(MISTAKES_KEPT / GALLERY_COLUMNS)
 #: The metrics keys the test-set figures read (evaluate writes more).
 METRICS_KEYS = ("top1", "num_images", "per_class_accuracy")
+#: Tick labels keep `TICK_SIZE` (points) up to this many rows or columns (classes, bars) and
+#: shrink to `SMALL_TICK_SIZE` above, so that 50 classes or 41 bars do not overlap.
+ROOMY_TICKS = 20
+TICK_SIZE = 9
+SMALL_TICK_SIZE = 7
+#: Class names stand upright under the heatmap while all of them together take at most this
+#: many characters (their number times the longest); more would overlap, so they turn vertical.
+UPRIGHT_CHARACTERS = 45
+
+# Cosmetic styles (sizes in points), named once: the tests check what a reader relies on (the
+# numbers, labels, order and legibility of each figure), not these.
+#: The colour of what was chosen: the selected checkpoint's star, the test top-1 line.
+HIGHLIGHT = "crimson"
+STAR = {"marker": "*", "markersize": 16}
+TOP1_LINE = {"color": HIGHLIGHT, "linestyle": "--"}
+#: The heatmap's width to that of the listing beside it.
+HEATMAP_WIDTHS = (2.6, 1)
+CELL_COUNT = {"ha": "center", "va": "center", "fontsize": 8}
+LISTING_TITLE = {"loc": "left", "fontsize": 10}
+LISTING_LINE = {"va": "top", "fontsize": 9}
+PAIR_BARS = {"color": "tab:red"}
+PAIR_LABEL = {"padding": 3, "fontsize": 8}
+#: The values after the per-class bars: a white box keeps each readable where the top-1 line
+#: crosses it.
+VALUE_LABEL = {
+    "padding": 2,
+    "fontsize": 7,
+    "bbox": {"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"},
+}
+GALLERY_TITLE = {"fontsize": 8}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,14 +105,24 @@ def main(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
-def _figure(title: str, ylabel: str, figsize: tuple[float, float] = FIGSIZE) -> tuple[Figure, Axes]:
+def _bare_figure(figsize: tuple[float, float]) -> Figure:
     # A bare Figure (no pyplot): no global backend switch and nothing to close, so it works
-    # on display-less nodes and inside a user's notebook alike.
-    fig = Figure(figsize=figsize, layout="constrained")
+    # on display-less nodes and inside a user's notebook alike. The constrained layout keeps
+    # every label inside the PNG.
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def _grid(ax: Axes, axis: str = "both") -> None:
+    """Faint, so that it helps to read values off without competing with the data."""
+    ax.grid(alpha=0.3, axis=axis)
+
+
+def _figure(title: str, ylabel: str, figsize: tuple[float, float] = FIGSIZE) -> tuple[Figure, Axes]:
+    fig = _bare_figure(figsize)
     ax = fig.subplots()
     ax.set(title=title, xlabel="epoch", ylabel=ylabel)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(alpha=0.3)
+    _grid(ax)
     return fig, ax
 
 
@@ -104,7 +144,8 @@ def _plot_loss(history: pd.DataFrame, selection: pd.DataFrame) -> Figure:
 def _plot_lr(history: pd.DataFrame) -> Figure:
     fig, ax = _figure("Learning rate (last step of each epoch)", "learning rate")
     ax.plot(history["epoch"], history["lr"], marker="o")
-    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    # A power of ten from 1e-3 down: matplotlib waits until 1e-5 and labels 0.0001, 0.0002, ...
+    ax.yaxis.get_major_formatter().set_powerlimits((-3, 3))
     return fig
 
 
@@ -117,11 +158,10 @@ def _plot_accuracy(selection: pd.DataFrame, best: dict[str, str]) -> Figure:
         ax.plot(
             int(best["epoch"]),
             top1,
-            linestyle="none",
-            marker="*",
-            markersize=16,
-            color="crimson",
+            linestyle="none",  # the legend shows the star alone
+            color=HIGHLIGHT,
             label=f"selected: epoch {best['epoch']}, top-1 {top1:.4f}",
+            **STAR,
         )
     ax.set_ylim(0, 1.02)  # a little headroom so a top-5 of 1.0 is not cut by the frame
     ax.legend(loc="lower right")
@@ -131,12 +171,11 @@ def _plot_accuracy(selection: pd.DataFrame, best: dict[str, str]) -> Figure:
 def confused_pairs(confusion: np.ndarray, limit: int) -> list[tuple[int, int, int]]:
     """The `limit` largest off-diagonal counts as (true, predicted, count), largest first,
     ties in class order (true class, then predicted class); pairs never confused are left out."""
-    off = np.array(confusion, dtype=np.int64)
+    off = np.array(confusion)
     np.fill_diagonal(off, 0)
-    true, predicted = np.nonzero(off)  # row-major: class order
-    counts = off[true, predicted]
-    order = np.argsort(-counts, kind="stable")[:limit]
-    return [(int(true[i]), int(predicted[i]), int(counts[i])) for i in order]
+    pairs = [(int(i), int(j), int(off[i, j])) for i, j in np.argwhere(off)]  # in class order
+    pairs.sort(key=lambda pair: -pair[2])  # a stable sort: ties stay in class order
+    return pairs[:limit]
 
 
 def row_shares(confusion: np.ndarray) -> np.ndarray:
@@ -145,23 +184,28 @@ def row_shares(confusion: np.ndarray) -> np.ndarray:
     return np.divide(confusion, totals, out=np.zeros(confusion.shape), where=totals > 0)
 
 
+def _tick_size(rows: int) -> int:
+    """Smaller labels only where many must fit: larger ones read better."""
+    return TICK_SIZE if rows <= ROOMY_TICKS else SMALL_TICK_SIZE
+
+
 def confusion_figure(class_names: list[str], confusion: np.ndarray) -> Figure:
     """Up to `MANY_CLASSES` classes: the heatmap of the row-normalised confusion matrix (counts
     in the cells up to `COUNTS_UP_TO` classes, none for zero) with the `PAIRS_BESIDE` most
     confused pairs listed beside it; above, a bar chart of the `PAIRS_INSTEAD` most confused
     pairs."""
-    fig = Figure(figsize=CONFUSION_FIGSIZE, layout="constrained")
+    fig = _bare_figure(CONFUSION_FIGSIZE)
     n, total = len(class_names), int(confusion.sum())
     shares = row_shares(confusion)
     if n > MANY_CLASSES:
         _pair_bars(fig.subplots(), class_names, confusion, shares)
         return fig
-    heat, listing = fig.subplots(1, 2, width_ratios=(2.6, 1))
+    heat, listing = fig.subplots(1, 2, width_ratios=HEATMAP_WIDTHS)
     image = heat.imshow(shares, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
-    fig.colorbar(image, ax=heat, shrink=0.8, label="share of the true class's images")
-    size = 9 if n <= COUNTS_UP_TO else 6
-    rotation = 90 if max(map(len, class_names)) > 3 else 0
-    heat.set_xticks(range(n), class_names, fontsize=size, rotation=rotation)
+    fig.colorbar(image, shrink=0.8, label="share of the true class's images")
+    size = _tick_size(n)
+    upright = max(map(len, class_names)) * n <= UPRIGHT_CHARACTERS
+    heat.set_xticks(range(n), class_names, fontsize=size, rotation=0 if upright else 90)
     heat.set_yticks(range(n), class_names, fontsize=size)
     heat.set(
         title=f"Confusion matrix, test split ({total} images)",
@@ -169,32 +213,28 @@ def confusion_figure(class_names: list[str], confusion: np.ndarray) -> Figure:
         ylabel="true class",
     )
     if n <= COUNTS_UP_TO:
-        for i, j in zip(*np.nonzero(confusion), strict=True):
+        for i, j in np.argwhere(confusion):
+            # White on the darker half of the colour scale, black on the lighter half.
             color = "white" if shares[i, j] > 0.5 else "black"
-            heat.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=8, color=color)
-    listing.axis("off")
+            heat.text(j, i, str(confusion[i, j]), color=color, **CELL_COUNT)
+    listing.set_axis_off()
     listing.set_title(
-        "Most confused: true → predicted,\nimages (share of the true class)",
-        fontsize=10,
-        loc="left",
+        "Most confused: true → predicted,\nimages (share of the true class)", **LISTING_TITLE
     )
     lines = [
         f"{class_names[i]} → {class_names[j]}: {count} ({shares[i, j]:.0%})"
         for i, j, count in confused_pairs(confusion, PAIRS_BESIDE)
     ] or ["no confusions"]
     for row, line in enumerate(lines):
-        listing.text(0, 1 - 0.05 * row, line, transform=listing.transAxes, va="top", fontsize=9)
+        listing.text(0, 1 - 0.05 * row, line, transform=listing.transAxes, **LISTING_LINE)
     return fig
 
 
-def _pair_bars(ax: Axes, class_names: list[str], confusion: np.ndarray, shares: np.ndarray):
+def _pair_bars(ax: Axes, class_names: list[str], confusion: np.ndarray, shares: np.ndarray) -> None:
     pairs = confused_pairs(confusion, PAIRS_INSTEAD)
-    bars = ax.barh(range(len(pairs)), [count for *_, count in pairs], color="tab:red")
+    bars = ax.barh(range(len(pairs)), [count for *_, count in pairs], **PAIR_BARS)
     ax.bar_label(
-        bars,
-        [f"{shares[i, j]:.0%} of {class_names[i]}" for i, j, _ in pairs],
-        padding=3,
-        fontsize=8,
+        bars, [f"{shares[i, j]:.0%} of {class_names[i]}" for i, j, _ in pairs], **PAIR_LABEL
     )
     ax.set_yticks(range(len(pairs)), [f"{class_names[i]} → {class_names[j]}" for i, j, _ in pairs])
     ax.invert_yaxis()  # the largest at the top
@@ -214,7 +254,7 @@ def per_class_figure(
     class labelled with its number of test images; above `MANY_CLASSES` classes, the
     `EXTREMES` best and the `EXTREMES` worst. Classes without test images have no accuracy
     and are left out."""
-    fig = Figure(figsize=PER_CLASS_FIGSIZE, layout="constrained")
+    fig = _bare_figure(PER_CLASS_FIGSIZE)
     ax = fig.subplots()
     scored = [(name, acc) for name, acc in accuracy.items() if acc is not None]
     ranked = sorted(scored, key=lambda item: -item[1])  # stable: class order for ties
@@ -228,17 +268,14 @@ def per_class_figure(
     if len(accuracy) > len(scored):
         title += f"; {len(accuracy) - len(scored)} without test images"
     bars = [(y, acc) for y, (_, acc) in enumerate(shown) if acc is not None]
-    drawn = ax.barh([y for y, _ in bars], [acc for _, acc in bars], color="tab:blue")
-    # A white box keeps a value readable where the top-1 line crosses it.
-    box = {"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"}
-    ax.bar_label(drawn, fmt="%.2f", padding=2, fontsize=7, bbox=box, zorder=3)
-    ax.set_yticks(
-        range(len(shown)), [label for label, _ in shown], fontsize=9 if len(shown) <= 20 else 7
-    )
+    drawn = ax.barh([y for y, _ in bars], [acc for _, acc in bars])
+    ax.bar_label(drawn, fmt="%.2f", **VALUE_LABEL)
+    ax.set_yticks(range(len(shown)), [label for label, _ in shown], fontsize=_tick_size(len(shown)))
     ax.invert_yaxis()  # the best at the top
-    ax.axvline(top1, color="crimson", linestyle="--", label=f"test top-1 {top1:.4f}")
+    ax.axvline(top1, label=f"test top-1 {top1:.4f}", **TOP1_LINE)
+    # Room after a full bar for its value; no tick beyond an accuracy of 1.
     ax.set(title=title, xlabel="accuracy on the class's test images", xlim=(0, 1.08))
-    ax.grid(alpha=0.3, axis="x")
+    _grid(ax, "x")
     ax.legend(loc="lower right")
     return fig
 
@@ -251,7 +288,7 @@ def mistakes_figure(rows: list[dict[str, str]], images: np.ndarray, num_images: 
             f"{len(rows)} mistakes and {len(images)} images: expected as many of each, at most "
             f"{GALLERY_ROWS * GALLERY_COLUMNS}"
         )
-    fig = Figure(figsize=GALLERY_FIGSIZE, layout="constrained")
+    fig = _bare_figure(GALLERY_FIGSIZE)
     if not rows:
         fig.suptitle(f"No mistakes among the {num_images} test images")
         return fig
@@ -259,15 +296,15 @@ def mistakes_figure(rows: list[dict[str, str]], images: np.ndarray, num_images: 
         f"The {len(rows)} most confident mistakes among the {num_images} test images "
         "(as the network saw them, most confident first)"
     )
-    axes = list(fig.subplots(GALLERY_ROWS, GALLERY_COLUMNS).flat)
+    axes = fig.subplots(GALLERY_ROWS, GALLERY_COLUMNS).ravel()
     for ax in axes:
-        ax.axis("off")
-    for ax, row, image in zip(axes, rows, images, strict=False):
-        ax.imshow(image, interpolation="nearest")
-        ax.set_title(
+        ax.set_axis_off()
+    for index, row in enumerate(rows):
+        axes[index].imshow(images[index], interpolation="nearest")
+        axes[index].set_title(
             f"true {row['true']}\npredicted {row['predicted']}\n"
             f"p = {float(row['probability']):.3f}",
-            fontsize=8,
+            **GALLERY_TITLE,
         )
     return fig
 
@@ -290,14 +327,7 @@ def comparison_figure(
         )
         best = selected_row(rows, f"run {name}'s selection")
         if best["epoch"]:
-            ax.plot(
-                int(best["epoch"]),
-                float(best["val_top1"]),
-                linestyle="none",
-                marker="*",
-                markersize=14,
-                color=line.get_color(),
-            )
+            ax.plot(int(best["epoch"]), float(best["val_top1"]), color=line.get_color(), **STAR)
     ax.set_ylim(0, 1.02)
     ax.legend(loc="lower right", title="run (selected checkpoint starred)")
     return fig
