@@ -1,6 +1,6 @@
 """`vgg16 plot`: the figures of one run, and the comparison of several.
 
-Training: loss, learning rate and validation accuracy (`history.csv`, `selection.csv`). Test
+Training: loss, learning rate and validation accuracy (the history and selection tables). Test
 set (`evaluate`'s folder): the confusion matrix, the per-class accuracy and a gallery of the
 most confident mistakes. `vgg16 summary` draws every run's validation top-1 on shared axes
 with `comparison_figure`. Only those files are read, so this module needs neither MindSpore
@@ -281,7 +281,7 @@ def per_class_figure(
 
 
 def mistakes_figure(rows: list[dict[str, str]], images: np.ndarray, num_images: int) -> Figure:
-    """The images of mistakes.csv in its order (the most confident first), as the network
+    """The images of the mistakes table in its order (the most confident first), as the network
     saw them, each titled with its true class, the predicted class and its probability."""
     if len(rows) != len(images) or len(rows) > GALLERY_ROWS * GALLERY_COLUMNS:
         raise ValueError(
