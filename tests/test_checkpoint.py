@@ -128,8 +128,10 @@ class Tiny(nn.Cell):
 
 
 def _keeper(folder: Path, **settings) -> checkpoint.CheckpointKeeper:
+    """Hash "hash-a"; by default 5 epochs, a checkpoint each, all kept, no recovery saves."""
+    defaults = {"last_epoch": 5, "keep": 10, "interval": 1, "recovery_steps": 0, "writes": True}
     return checkpoint.CheckpointKeeper(
-        folder, "hash-a", describe={"class_names": ["a", "b"]}, **{"last_epoch": 5, **settings}
+        folder, "hash-a", describe={"class_names": ["a", "b"]}, **{**defaults, **settings}
     )
 
 
@@ -170,6 +172,7 @@ def test_the_recovery_checkpoint_rolls_every_recovery_steps_and_an_epoch_checkpo
     for step in range(1, 10):  # epoch 1: steps 1-9 mid-epoch
         keeper.after_step(Tiny(step), _position(step, mid_epoch=True), stopping=False)
     assert {name: meta["step"] for name, meta in _metas(tmp_path).items()} == {recovery: 9}
+    assert _metas(tmp_path)[recovery]["kind"] == "recovery"
     keeper.after_step(Tiny(10), _position(10, mid_epoch=True), stopping=False)
     assert _metas(tmp_path)[recovery]["step"] == 9  # 10 is not a multiple of 3
     keeper.after_epoch(Tiny(10), 1, _position(10), stopping=True)  # not due: recovery instead
@@ -179,14 +182,17 @@ def test_the_recovery_checkpoint_rolls_every_recovery_steps_and_an_epoch_checkpo
     assert _metas(tmp_path)[recovery]["step"] == 11
     keeper.after_epoch(Tiny(20), 2, _position(20), stopping=False)
     assert list(_metas(tmp_path)) == [checkpoint.checkpoint_name(2)]
+    keeper.after_epoch(Tiny(30), 3, _position(30), stopping=False)  # no epoch save, but due
+    assert _metas(tmp_path)[recovery]["step"] == 30
 
 
 def test_a_resume_takes_the_furthest_checkpoint_whose_position_it_can_take(tmp_path):
-    keeper = _keeper(tmp_path, recovery_steps=1)
+    keeper = _keeper(tmp_path / "run" / "ckpt", recovery_steps=1)
     assert keeper.resume_point(10) is None  # nothing yet, and no folder either
     keeper.after_epoch(Tiny(), 1, _position(10), stopping=False)
     keeper.after_epoch(Tiny(), 2, _position(20), stopping=False)
     keeper.after_step(Tiny(), _position(25, mid_epoch=True), stopping=False)
+    assert len(_metas(tmp_path)) == 3
     found = keeper.resume_point(10)
     assert (found["path"], found["step"]) == (keeper.recovery, 25)
     # With another global batch (5 steps per epoch) the recovery checkpoint cannot say where
@@ -196,7 +202,8 @@ def test_a_resume_takes_the_furthest_checkpoint_whose_position_it_can_take(tmp_p
 
 
 def test_checkpoints_of_another_recipe_or_code_are_set_aside_not_deleted(tmp_path, capsys):
-    other = checkpoint.CheckpointKeeper(tmp_path, "hash-b", last_epoch=5, recovery_steps=1)
+    other = checkpoint.CheckpointKeeper(tmp_path, "hash-b", last_epoch=5, keep=10, interval=1,
+                                        recovery_steps=1, describe={}, writes=True)  # fmt: skip
     other.after_epoch(Tiny(), 1, _position(10), stopping=False)
     other.after_step(Tiny(), _position(13, mid_epoch=True), stopping=False)
     checkpoint.save(Tiny(), tmp_path / "zoo.ckpt", {})  # no hash at all

@@ -160,18 +160,20 @@ def test_code_digest_hashes_each_files_name_and_bytes_in_name_order(tmp_path: Pa
 def test_modules_follow_sub_packages_and_skip_imports_only_a_type_checker_reads(tmp_path: Path):
     root = _package(tmp_path, {
         "train": "from typing import TYPE_CHECKING\nfrom vgg16.formats import cifar\n"
-                 "if TYPE_CHECKING:\n    from vgg16 import group\nelse:\n    import vgg16.loss\n",
-        "group": "", "loss": "",
+                 "if TYPE_CHECKING:\n    from vgg16 import group\nelse:\n    import vgg16.loss\n"
+                 "import typing\nif typing.TYPE_CHECKING:\n    import vgg16.model\n"
+                 "from . import relative\nfrom vgg16 import schedule\n",
+        "group": "", "loss": "", "model": "", "schedule": "",
     })  # fmt: skip
     (root / "formats").mkdir()
     (root / "formats" / "__init__.py").write_text("from vgg16.formats.base import Format\n")
     (root / "formats" / "base.py").write_text("class Format: ...\n")
     (root / "formats" / "cifar.py").write_text("")
     assert modules("train", root) == ["__init__", "__main__", "cli", "formats", "formats.base",
-                                      "formats.cifar", "loss", "train"]  # fmt: skip
+                                      "formats.cifar", "loss", "schedule", "train"]  # fmt: skip
     assert [p.relative_to(root).as_posix() for p in code_files("train", root)] == [
         "__init__.py", "__main__.py", "cli.py", "formats/__init__.py", "formats/base.py",
-        "formats/cifar.py", "loss.py", "train.py",
+        "formats/cifar.py", "loss.py", "schedule.py", "train.py",
     ]  # fmt: skip
     before = code_digest("train", root)
     (root / "formats" / "__init__.py").write_text("from vgg16.formats.base import Format\n#\n")

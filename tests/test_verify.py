@@ -343,3 +343,18 @@ def test_verify_command_refuses_malformed_expect(
         f"vgg16 verify: error: --expect {pair!r}: expected SPLIT=COUNT, e.g. train=50000\n"
     )
     assert not output.exists()
+
+
+def test_the_verify_command_names_each_skipped_file_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    raw = _imagenet(tmp_path / "raw")
+    (raw / "train" / "n02" / "notes.txt").write_text("not an image")
+    argv = ["verify", "--dataset", "imagenet2012", "--data_path", str(raw), "--num_classes", "2",
+            "--output", str(tmp_path / "verified.json")]  # fmt: skip
+
+    assert main(argv) == 0
+
+    captured = capsys.readouterr()
+    assert "skipped train/n02/notes.txt: not an image file (extension)\n" in captured.err
+    assert captured.out == f"verified {raw}: {{'train': 4, 'test': 2}}, 1 file(s) skipped\n"

@@ -104,16 +104,16 @@ class CheckpointKeeper:
         run_hash: str,
         *,
         last_epoch: int,
-        keep: int = 10,
-        interval: int = 1,
-        recovery_steps: int = 0,
-        describe: dict[str, Any] | None = None,
-        writes: bool = True,
+        keep: int,
+        interval: int,
+        recovery_steps: int,
+        describe: dict[str, Any],
+        writes: bool,
     ) -> None:
         self.folder, self.run_hash, self.writes = Path(folder), run_hash, writes
         self.last_epoch, self.keep, self.interval = last_epoch, keep, interval
         self.recovery_steps = recovery_steps
-        self.describe = describe or {}  # metadata every checkpoint of the run carries
+        self.describe = describe  # metadata every checkpoint of the run carries
         self.recovery = recovery_path(self.folder)
 
     def epoch_path(self, epoch: int) -> Path:
@@ -129,15 +129,13 @@ class CheckpointKeeper:
         usable = [
             meta
             for meta in self._resumable()
-            if meta.get("steps_per_epoch", steps_per_epoch) == steps_per_epoch
+            if meta["steps_per_epoch"] == steps_per_epoch
             or meta["step"] % meta["steps_per_epoch"] == 0
         ]
         return max(usable, key=lambda meta: meta["step"], default=None)
 
     def _resumable(self) -> list[dict[str, Any]]:
         """Metadata (and path) of this hash's checkpoints; the writer sets the others aside."""
-        if self.writes:
-            self.folder.mkdir(parents=True, exist_ok=True)
         found = []
         for path in [*list_checkpoints(self.folder), self.recovery]:
             try:

@@ -58,7 +58,7 @@ class Tally:
     """Counts of one worker's images so far: the confusion matrix, top-5 hits, the loss sum
     and, up to `limit`, the most confident mistakes."""
 
-    def __init__(self, num_classes: int, limit: int = 0) -> None:
+    def __init__(self, num_classes: int, limit: int) -> None:
         self.confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
         self.top5, self.loss, self.count, self.limit = 0, 0.0, 0, limit
         self.mistakes = np.zeros((0, len(MISTAKE_KEYS)))
