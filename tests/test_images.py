@@ -71,6 +71,19 @@ def test_sixteen_bit_greyscale_is_scaled_not_clipped(tmp_path: Path) -> None:
     np.testing.assert_array_equal(pixels[..., 0], pixels[..., 2])
 
 
+@pytest.mark.parametrize("value", [65536, -1])
+def test_32_bit_pixels_beyond_16_bits_are_refused_with_the_reason(tmp_path: Path, value: int):
+    """A 32-bit integer TIFF ("I") holding values no 16-bit image has: no range to map."""
+    pixels = np.array([[0, 100, value]], np.int32)
+    path = _save(tmp_path / "wide.tif", Image.fromarray(pixels, mode="I"), "TIFF")
+    with pytest.raises(BadImages, match=r"wide\.tif: I pixels outside 0\.\.65535 \(not 16-bit"):
+        check(path)
+    in_range = _save(
+        tmp_path / "fits.tif", Image.fromarray(pixels.clip(0, 65535), mode="I"), "TIFF"
+    )
+    check(in_range)
+
+
 def test_floating_point_images_are_refused_with_the_reason(tmp_path: Path) -> None:
     path = _save(tmp_path / "float.tif", Image.fromarray(np.ones((4, 4), np.float32)), "TIFF")
     with pytest.raises(BadImages, match=r"float\.tif: floating-point pixels have no fixed range"):
