@@ -285,9 +285,10 @@ MISTAKE_ROWS = [
     {"index": "3", "true": "bee", "predicted": "dog", "probability": "0.5004",
      "true_probability": "0.4"},
 ]  # fmt: skip
+#: The PNGs' sizes in pixels; the gallery of MISTAKE_ROWS is one row (a full one is 1200 x 750).
 SIZES = {"loss.png": (600, 400), "lr.png": (600, 400), "accuracy.png": (600, 400),
          "confusion.png": (1200, 700), "per_class.png": (800, 700),
-         "mistakes.png": (1200, 750)}  # fmt: skip
+         "mistakes.png": (1200, 225)}  # fmt: skip
 
 
 def _pixels(count: int, seed: int = 0) -> np.ndarray:
@@ -632,7 +633,7 @@ def test_the_gallery_shows_each_mistake_in_order_with_its_classes_and_probabilit
 ):
     figure = eval_figures(_eval_folder(tmp_path / "eval"))["mistakes.png"]
     shown = [ax for ax in figure.axes if ax.get_images()]
-    assert len(figure.axes) == 32 and len(shown) == 2
+    assert len(figure.axes) == len(shown) == 2  # a row of two: no empty tiles
     for ax, image in zip(shown, _pixels(2), strict=True):
         np.testing.assert_array_equal(ax.get_images()[0].get_array(), image)
     assert [ax.get_title() for ax in shown] == [
@@ -643,7 +644,7 @@ def test_the_gallery_shows_each_mistake_in_order_with_its_classes_and_probabilit
         "The 2 most confident mistakes among the 25 test images "
         "(as the network saw them, most confident first)"
     )
-    assert not any(ax.axison for ax in figure.axes)  # no frames or ticks; unused cells blank
+    assert not any(ax.axison for ax in figure.axes)  # no frames or ticks
 
 
 def test_a_network_without_mistakes_gets_a_gallery_that_says_so(tmp_path: Path):
@@ -674,6 +675,45 @@ def test_the_gallery_has_room_for_every_mistake_evaluate_keeps_and_no_more():
     )
     with pytest.raises(ValueError, match=message):
         mistakes_figure(_mistakes(more), _pixels(more), 10000)
+
+
+def _tiles(figure: Figure) -> list[Bbox]:
+    """The gallery's images as drawn (in pixels from the bottom left), in drawing order."""
+    figure.draw_without_rendering()
+    return [ax.get_images()[0].get_window_extent() for ax in figure.axes if ax.get_images()]
+
+
+@pytest.mark.parametrize("count", [1, 3, 8, 9, 17, 32])
+def test_the_gallery_is_as_many_rows_of_8_as_its_mistakes_fill(count: int):
+    """Left to right, then top down, 8 a row; fewer than 8 mistakes make a row of that many
+    across the figure. No empty row: below the last one, less than a quarter of an image is
+    left blank, and every image is over a hundred pixels a side."""
+    figure = mistakes_figure(_mistakes(count), _pixels(count), 10000)
+    tiles = _tiles(figure)
+    columns = sorted({round(tile.x0) for tile in tiles})
+    rows = sorted({round(tile.y1) for tile in tiles}, reverse=True)  # top down
+    places = [(rows.index(round(tile.y1)), columns.index(round(tile.x0))) for tile in tiles]
+    assert places == [divmod(k, 8) for k in range(count)]
+    assert len(figure.axes) == len(rows) * len(columns)  # no column or row without an image
+    first_row = tiles[: len(columns)]
+    assert first_row[0].x0 == pytest.approx(figure.bbox.width - first_row[-1].x1, abs=2)
+    assert min(tile.height for tile in tiles) > 100
+    assert min(tile.y0 for tile in tiles) < tiles[0].height / 4
+
+
+def test_the_gallery_grows_by_one_rows_height_per_row_from_a_header_without_mistakes():
+    """1 and 8 mistakes make one row, 9 and 16 two, 25 and 32 four: the same height for the
+    same rows, one more row's height for each row more; a run without mistakes gets the header
+    (its sentence) alone."""
+    heights: dict[int, set[float]] = {}
+    for count in (0, 1, 8, 9, 16, 17, 25, 32):
+        figure = mistakes_figure(_mistakes(count), _pixels(count), 10000)
+        heights.setdefault(math.ceil(count / 8), set()).add(figure.bbox.height)
+    assert [len(same) for same in heights.values()] == [1] * 5
+    (header,), (one,), (two,), (three,), (four,) = heights.values()
+    assert one - header == pytest.approx(two - one) == pytest.approx(three - two)
+    assert four - three == pytest.approx(one - header)
+    assert one - header > 100
 
 
 def test_the_gallery_shows_the_networks_pixels_unblended_whatever_a_matplotlibrc_says():
@@ -810,6 +850,8 @@ CROWDED = {
         0.7,
     ),
     "gallery of 32": lambda: mistakes_figure(_mistakes(32), _pixels(32), 10000),
+    "gallery of 3": lambda: mistakes_figure(_mistakes(3), _pixels(3), 10000),
+    "gallery without mistakes": lambda: mistakes_figure([], _pixels(0), 10000),
 }  # fmt: skip
 
 

@@ -42,7 +42,6 @@ DPI = 100
 FIGSIZE = (6, 4)
 CONFUSION_FIGSIZE = (12, 7)
 PER_CLASS_FIGSIZE = (8, 7)
-GALLERY_FIGSIZE = (12, 7.5)
 COMPARISON_FIGSIZE = (8, 5)
 #: Above this many classes (ImageNet has 1,000) a heatmap's cells and a bar per class are
 #: too small to read: the confusion figure shows the `PAIRS_INSTEAD` most confused pairs
@@ -54,9 +53,13 @@ COUNTS_UP_TO = 20
 PAIRS_BESIDE = 10
 PAIRS_INSTEAD = 20
 EXTREMES = 20
-#: The gallery's grid: room for every mistake `evaluate` keeps.
+#: The gallery: up to this many mistakes a row, as many rows as its mistakes fill (room for
+#: every mistake `evaluate` keeps). Its width, in inches, gives its title room; each row of
+#: images (with their titles) adds `GALLERY_ROW_HEIGHT` to the `GALLERY_HEADER`.
 GALLERY_COLUMNS = 8
-GALLERY_ROWS = math.ceil(MISTAKES_KEPT / GALLERY_COLUMNS)
+GALLERY_WIDTH = 12
+GALLERY_HEADER = 0.5
+GALLERY_ROW_HEIGHT = 1.75
 #: The metrics keys the test-set figures read (evaluate writes more).
 METRICS_KEYS = ("top1", "num_images", "per_class_accuracy")
 #: Tick labels keep `TICK_SIZE` (points) up to this many rows or columns (classes, bars) and
@@ -282,13 +285,16 @@ def per_class_figure(
 
 def mistakes_figure(rows: list[dict[str, str]], images: np.ndarray, num_images: int) -> Figure:
     """The images of the mistakes table in its order (the most confident first), as the network
-    saw them, each titled with its true class, the predicted class and its probability."""
-    if len(rows) != len(images) or len(rows) > GALLERY_ROWS * GALLERY_COLUMNS:
+    saw them, each titled with its true class, the predicted class and its probability. The
+    grid has as many rows as the mistakes fill, and the figure grows with them, so that a run
+    with a few mistakes gets no blank canvas."""
+    if len(rows) != len(images) or len(rows) > MISTAKES_KEPT:
         raise ValueError(
             f"{len(rows)} mistakes and {len(images)} images: expected as many of each, at most "
-            f"{GALLERY_ROWS * GALLERY_COLUMNS}"
+            f"{MISTAKES_KEPT}"
         )
-    fig = _bare_figure(GALLERY_FIGSIZE)
+    grid_rows = math.ceil(len(rows) / GALLERY_COLUMNS)
+    fig = _bare_figure((GALLERY_WIDTH, GALLERY_HEADER + grid_rows * GALLERY_ROW_HEIGHT))
     if not rows:
         fig.suptitle(f"No mistakes among the {num_images} test images")
         return fig
@@ -296,7 +302,7 @@ def mistakes_figure(rows: list[dict[str, str]], images: np.ndarray, num_images: 
         f"The {len(rows)} most confident mistakes among the {num_images} test images "
         "(as the network saw them, most confident first)"
     )
-    axes = fig.subplots(GALLERY_ROWS, GALLERY_COLUMNS).ravel()
+    axes = fig.subplots(grid_rows, min(len(rows), GALLERY_COLUMNS), squeeze=False).ravel()
     for ax in axes:
         ax.set_axis_off()
     for index, row in enumerate(rows):
