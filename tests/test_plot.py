@@ -28,6 +28,7 @@ from test_summary import HISTORY, SELECTION, selection_csv
 from vgg16.cli import main
 from vgg16.plot import (
     HIGHLIGHT,
+    NAME_COLUMNS,
     UPRIGHT_CHARACTERS,
     comparison_figure,
     confusion_figure,
@@ -476,17 +477,31 @@ def test_tick_labels_shrink_only_above_20_rows():
     assert bars(60) == {crowded}  # 41 bars
 
 
+#: Class names as people name their folders: accents, Cyrillic, CJK, spaces, mixed case, and
+#: names longer than a figure has room for, two of them alike at the start.
+FOLDERS = ["Golden Retriever (adult, outdoors)", "Golden Retriever (puppy, indoors)", "Ölbaum",
+           "café crème", "Кошка", "chat_noir", "猫", "German Shepherd Dog (working line)",
+           "Wirehaired Pointing Griffon", "Black-throated Blue Warbler"]  # fmt: skip
+#: Without a CJK font, "猫" draws as a box and matplotlib warns (test_cjk_... checks that).
+NO_CJK_FONT = "ignore:Glyph .* missing from font"
+
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 #: As many classes of three of the widest letters as may stand upright, and one more.
 UPRIGHT = ["WWW"] * (UPRIGHT_CHARACTERS // 3)
 TOO_MANY_UPRIGHT = [*UPRIGHT, "WWW"]
+#: The same with CJK characters, each as wide as two Latin ones.
+CJK_UPRIGHT = ["猫猫"] * (UPRIGHT_CHARACTERS // 4)
+TOO_MANY_CJK_UPRIGHT = [*CJK_UPRIGHT, "猫猫"]
 
 
+@pytest.mark.filterwarnings(NO_CJK_FONT)
 @pytest.mark.parametrize(
     ("names", "rotation"),
-    [(NAMES, 0), (CIFAR10, 90), (UPRIGHT, 0), (TOO_MANY_UPRIGHT, 90)],
-    ids=["4 short names", "CIFAR-10", "upright limit", "one more"],
-)
+    [(NAMES, 0), (CIFAR10, 90), (UPRIGHT, 0), (TOO_MANY_UPRIGHT, 90), (CJK_UPRIGHT, 0),
+     (TOO_MANY_CJK_UPRIGHT, 90)],
+    ids=["4 short names", "CIFAR-10", "upright limit", "one more", "CJK upright limit",
+         "one more CJK"],
+)  # fmt: skip
 def test_class_names_under_the_heatmap_stand_upright_while_they_fit(
     names: list[str], rotation: int
 ):
@@ -727,6 +742,109 @@ def test_the_gallery_shows_the_networks_pixels_unblended_whatever_a_matplotlibrc
         assert _colours(_within(pixels, image.get_window_extent())) <= _colours(original)
 
 
+def _long_names(n: int) -> list[str]:
+    return [f"{FOLDERS[i % len(FOLDERS)]} {i}" for i in range(n)]
+
+
+def _is_shortened(label: str, name: str) -> bool:
+    """Whether `label` is `name` with a part of its middle replaced by an ellipsis: some of its
+    start before it, some of its end after it."""
+    head, ellipsis, tail = label.partition("…")
+    return (
+        bool(ellipsis and head and tail)
+        and name.startswith(head)
+        and name.endswith(tail)
+        and len(head) + len(tail) < len(name)
+    )
+
+
+def _drawn_names(names: list[str]) -> dict[str, str]:
+    """Each class name as the heatmap draws it (its rows' labels; its columns' are the same)."""
+    heat, _ = _heatmap(confusion_figure(names, _chain(len(names))))
+    assert _ticks(heat.xaxis) == _ticks(heat.yaxis)
+    return dict(zip(names, _ticks(heat.yaxis), strict=True))
+
+
+@pytest.mark.filterwarnings(NO_CJK_FONT)
+def test_class_names_that_fit_are_drawn_as_named_and_longer_ones_keep_both_ends():
+    """Shortened for the figures only, as much of the start and of the end as fits: the long
+    FOLDERS are Latin, a column a character."""
+    drawn = _drawn_names(FOLDERS)
+    fitting = [name for name in FOLDERS if len(name) <= NAME_COLUMNS]
+    assert fitting == ["Ölbaum", "café crème", "Кошка", "chat_noir", "猫"]
+    assert [drawn[name] for name in fitting] == fitting
+    for name in FOLDERS:
+        if name not in fitting:
+            head, _, tail = drawn[name].partition("…")
+            assert _is_shortened(drawn[name], name), drawn[name]
+            assert len(drawn[name]) == NAME_COLUMNS and abs(len(head) - len(tail)) <= 1
+    assert len(set(drawn.values())) == len(FOLDERS)
+
+
+@pytest.mark.filterwarnings(NO_CJK_FONT)
+def test_every_figure_draws_a_class_under_the_same_name():
+    """The heatmap's, the listing's, the pairs', the per-class bars' and the gallery's."""
+    drawn = _drawn_names(FOLDERS)
+    _, listing = _heatmap(confusion_figure(FOLDERS, _chain(10)))
+    assert [text.get_text().rsplit(": ", 1)[0] for text in listing.texts] == [
+        f"{drawn[FOLDERS[k - 1]]} → {drawn[FOLDERS[k]]}" for k in range(9, 0, -1)
+    ]
+    many = [f"c{i}" for i in range(41)] + FOLDERS
+    (ax,) = confusion_figure(many, _chain(51)).axes
+    label = {**{name: name for name in many[:41]}, **drawn}
+    top = range(50, 30, -1)  # the 20 most confused pairs: (k - 1 → k), the last first
+    assert _ticks(ax.yaxis) == [f"{label[many[k - 1]]} → {label[many[k]]}" for k in top]
+    assert [text.get_text().split(" of ", 1)[1] for text in ax.texts] == [
+        label[many[k - 1]] for k in top
+    ]
+    accuracy = {name: k / 10 for k, name in enumerate(FOLDERS)}
+    (ax,) = per_class_figure(accuracy, dict.fromkeys(FOLDERS, 7), 0.5).axes
+    assert _ticks(ax.yaxis) == [f"{drawn[name]} (n=7)" for name in reversed(FOLDERS)]
+    pairs = list(zip(FOLDERS, FOLDERS[1:] + FOLDERS[:1], strict=True))
+    rows = [
+        {"true": true, "predicted": predicted, "probability": "0.9"} for true, predicted in pairs
+    ]
+    figure = mistakes_figure(rows, _pixels(len(rows)), 100)
+    assert [ax.get_title() for ax in figure.axes if ax.get_images()] == [
+        f"true {drawn[true]}\npredicted {drawn[predicted]}\np = 0.900" for true, predicted in pairs
+    ]
+
+
+def test_names_alike_but_for_their_middle_are_drawn_apart_in_every_figure():
+    """Cut to the same start and end they would read as one class: they keep more of both
+    ends, until they differ."""
+    twins = ["Golden Retriever (adult, outdoors)", "Golden Retriever (puppy, outdoors)"]
+    plots = [f"survey plot {k:02d} of the northern transect" for k in range(12)]
+    for names in (twins, plots):
+        drawn = _drawn_names(names)
+        assert all(_is_shortened(drawn[name], name) for name in names), drawn
+        assert len(set(drawn.values())) == len(names), drawn
+        (ax,) = per_class_figure(dict.fromkeys(names, 0.5), dict.fromkeys(names, 3), 0.5).axes
+        assert len(set(_ticks(ax.yaxis))) == len(names)
+    rows = [{"true": twins[0], "predicted": twins[1], "probability": "0.9"}]
+    (ax,) = mistakes_figure(rows, _pixels(1), 100).axes
+    true, predicted, _ = ax.get_title().splitlines()
+    assert true.removeprefix("true ") != predicted.removeprefix("predicted ")
+
+
+@pytest.mark.filterwarnings(NO_CJK_FONT)
+def test_a_cut_keeps_accents_on_their_letters_and_a_cjk_character_takes_two_columns():
+    """An "é" written as e and a combining accent (as macOS names files) is one letter, kept
+    or cut whole; a CJK character is twice as wide as a Latin one, so half as many fit."""
+    accented = "e\u0301" * (NAME_COLUMNS + 4)
+    spelt_apart = "cafe\u0301 cre\u0300me"  # fits: drawn exactly as named
+    fits, wide = "猫" * (NAME_COLUMNS // 2), "猫" * (NAME_COLUMNS // 2 + 1)
+    latin = "c" * (NAME_COLUMNS // 2 + 1)
+    drawn = _drawn_names([accented, spelt_apart, fits, wide, latin])
+    head, _, tail = drawn[accented].partition("…")
+    assert _is_shortened(drawn[accented], accented)
+    assert head.count("e") == head.count("\u0301") and tail.count("e") == tail.count("\u0301")
+    assert head.count("e") + tail.count("e") == NAME_COLUMNS - 1  # letters, not code points
+    assert [drawn[spelt_apart], drawn[fits], drawn[latin]] == [spelt_apart, fits, latin]
+    assert _is_shortened(drawn[wide], wide)
+    assert len(drawn[wide]) - 1 == (NAME_COLUMNS - 1) // 2
+
+
 def _runs(**selections: str) -> dict[str, list[dict[str, str]]]:
     """The rows of each run's selection.csv, by run name, in the order given."""
     return {name: list(csv.DictReader(io.StringIO(text))) for name, text in selections.items()}
@@ -852,9 +970,25 @@ CROWDED = {
     "gallery of 32": lambda: mistakes_figure(_mistakes(32), _pixels(32), 10000),
     "gallery of 3": lambda: mistakes_figure(_mistakes(3), _pixels(3), 10000),
     "gallery without mistakes": lambda: mistakes_figure([], _pixels(0), 10000),
+    "heatmap of long names": lambda: confusion_figure(FOLDERS, 10 * _chain(10)),
+    "heatmap of 50 long names": lambda: confusion_figure(_long_names(50), _chain(50)),
+    "pairs of 1,000 long names": lambda: confusion_figure(_long_names(1000), _chain(1000)),
+    "per class of long names": lambda: per_class_figure(
+        {name: k / 10 for k, name in enumerate(FOLDERS)}, dict.fromkeys(FOLDERS, 7), 0.5
+    ),
+    "per class of 1,000 long names": lambda: per_class_figure(
+        {name: (i % 97) / 96 for i, name in enumerate(_long_names(1000))},
+        dict.fromkeys(_long_names(1000), 50),
+        0.7,
+    ),
+    "gallery of 32 long names": lambda: mistakes_figure(
+        [{"true": FOLDERS[k % 10], "predicted": FOLDERS[(3 * k + 1) % 10], "probability": "1"}
+         for k in range(32)], _pixels(32), 10000
+    ),
 }  # fmt: skip
 
 
+@pytest.mark.filterwarnings(NO_CJK_FONT)
 @pytest.mark.parametrize("build", CROWDED.values(), ids=CROWDED)
 def test_no_text_is_cut_off_or_written_over_another(build):
     figure = build()

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -63,13 +66,20 @@ GALLERY_ROW_HEIGHT = 1.75
 #: The metrics keys the test-set figures read (evaluate writes more).
 METRICS_KEYS = ("top1", "num_images", "per_class_accuracy")
 #: Tick labels keep `TICK_SIZE` (points) up to this many rows or columns (classes, bars) and
-#: shrink to `SMALL_TICK_SIZE` above, so that 50 classes or 41 bars do not overlap.
+#: shrink to `SMALL_TICK_SIZE` above, so that 50 classes or 41 bars do not overlap, even
+#: with names of `NAME_COLUMNS` columns (under the heatmap they take its height).
 ROOMY_TICKS = 20
 TICK_SIZE = 9
-SMALL_TICK_SIZE = 7
+SMALL_TICK_SIZE = 6.5
 #: Class names stand upright under the heatmap while all of them together take at most this
-#: many characters (their number times the longest); more would overlap, so they turn vertical.
+#: many columns (their number times the longest, as drawn); more would overlap, so they turn
+#: vertical.
 UPRIGHT_CHARACTERS = 45
+#: Class names are folder names, of any length: each is drawn in full up to this many columns
+#: (a CJK character takes two, as in a terminal) and longer ones as their start and end around
+#: `ELLIPSIS`, so that they fit beside a gallery image or twice on a line of the listing.
+NAME_COLUMNS = 16
+ELLIPSIS = "…"
 
 # Cosmetic styles (sizes in points), named once: the tests check what a reader relies on (the
 # numbers, labels, order and legibility of each figure), not these.
@@ -91,7 +101,7 @@ VALUE_LABEL = {
     "fontsize": 7,
     "bbox": {"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"},
 }
-GALLERY_TITLE = {"fontsize": 8}
+GALLERY_TITLE = {"fontsize": 7}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -113,6 +123,56 @@ def _bare_figure(figsize: tuple[float, float]) -> Figure:
     # on display-less nodes and inside a user's notebook alike. The constrained layout keeps
     # every label inside the PNG.
     return Figure(figsize=figsize, layout="constrained")
+
+
+def _grapheme_columns(name: str) -> list[tuple[str, int]]:
+    """`name`'s characters, each with the combining marks after it (so that a cut never parts
+    a letter from its accent), and the columns each takes: two for a wide (CJK) one."""
+    characters: list[tuple[str, int]] = []
+    for char in name:
+        if characters and unicodedata.combining(char):
+            characters[-1] = (characters[-1][0] + char, characters[-1][1])
+        else:
+            characters.append((char, 2 if unicodedata.east_asian_width(char) in "WF" else 1))
+    return characters
+
+
+def _columns(text: str) -> int:
+    return sum(width for _, width in _grapheme_columns(text))
+
+
+def _shortened(name: str, columns: int) -> str:
+    """`name` in full if it takes at most `columns` columns, else as many of its first and
+    last characters (taken in turn, the first first) as fit around `ELLIPSIS`: both ends, as
+    names of one family often share a start ("Golden Retriever ...") or an end."""
+    characters = _grapheme_columns(name)
+    if sum(width for _, width in characters) <= columns:
+        return name
+    room = columns - _columns(ELLIPSIS)
+    start, end = 0, len(characters)  # characters[:start] and characters[end:] are kept
+    while start < end:
+        front = start <= len(characters) - end
+        width = characters[start if front else end - 1][1]
+        if width > room:
+            break
+        room -= width
+        start, end = (start + 1, end) if front else (start, end - 1)
+    kept = [char for char, _ in characters]
+    return "".join(kept[:start]) + ELLIPSIS + "".join(kept[end:])
+
+
+def display_names(names: Iterable[str]) -> dict[str, str]:
+    """Each class name as drawn: `_shortened` to `NAME_COLUMNS` columns, for display only.
+    Names that would then look alike (they differ only in the middle) are given one column
+    more at a time until they differ, so that no two classes are ever drawn as one."""
+    shown = {name: _shortened(name, NAME_COLUMNS) for name in names}
+    for columns in range(NAME_COLUMNS + 1, max(map(_columns, shown), default=0) + 1):
+        alike = Counter(shown.values())
+        crowded = [name for name, label in shown.items() if alike[label] > 1]
+        if not crowded:
+            break
+        shown.update({name: _shortened(name, columns) for name in crowded})
+    return shown
 
 
 def _grid(ax: Axes, axis: str = "both") -> None:
@@ -187,7 +247,7 @@ def row_shares(confusion: np.ndarray) -> np.ndarray:
     return np.divide(confusion, totals, out=np.zeros(confusion.shape), where=totals > 0)
 
 
-def _tick_size(rows: int) -> int:
+def _tick_size(rows: int) -> float:
     """Smaller labels only where many must fit: larger ones read better."""
     return TICK_SIZE if rows <= ROOMY_TICKS else SMALL_TICK_SIZE
 
@@ -196,20 +256,22 @@ def confusion_figure(class_names: list[str], confusion: np.ndarray) -> Figure:
     """Up to `MANY_CLASSES` classes: the heatmap of the row-normalised confusion matrix (counts
     in the cells up to `COUNTS_UP_TO` classes, none for zero) with the `PAIRS_BESIDE` most
     confused pairs listed beside it; above, a bar chart of the `PAIRS_INSTEAD` most confused
-    pairs."""
+    pairs. Long class names are shortened (`display_names`)."""
     fig = _bare_figure(CONFUSION_FIGSIZE)
     n, total = len(class_names), int(confusion.sum())
+    label_of = display_names(class_names)
+    labels = [label_of[name] for name in class_names]
     shares = row_shares(confusion)
     if n > MANY_CLASSES:
-        _pair_bars(fig.subplots(), class_names, confusion, shares)
+        _pair_bars(fig.subplots(), labels, confusion, shares)
         return fig
     heat, listing = fig.subplots(1, 2, width_ratios=HEATMAP_WIDTHS)
     image = heat.imshow(shares, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
     fig.colorbar(image, shrink=0.8, label="share of the true class's images")
     size = _tick_size(n)
-    upright = max(map(len, class_names)) * n <= UPRIGHT_CHARACTERS
-    heat.set_xticks(range(n), class_names, fontsize=size, rotation=0 if upright else 90)
-    heat.set_yticks(range(n), class_names, fontsize=size)
+    upright = max(map(_columns, labels)) * n <= UPRIGHT_CHARACTERS
+    heat.set_xticks(range(n), labels, fontsize=size, rotation=0 if upright else 90)
+    heat.set_yticks(range(n), labels, fontsize=size)
     heat.set(
         title=f"Confusion matrix, test split ({total} images)",
         xlabel="predicted class",
@@ -225,7 +287,7 @@ def confusion_figure(class_names: list[str], confusion: np.ndarray) -> Figure:
         "Most confused: true → predicted,\nimages (share of the true class)", **LISTING_TITLE
     )
     lines = [
-        f"{class_names[i]} → {class_names[j]}: {count} ({shares[i, j]:.0%})"
+        f"{labels[i]} → {labels[j]}: {count} ({shares[i, j]:.0%})"
         for i, j, count in confused_pairs(confusion, PAIRS_BESIDE)
     ] or ["no confusions"]
     for row, line in enumerate(lines):
@@ -233,17 +295,16 @@ def confusion_figure(class_names: list[str], confusion: np.ndarray) -> Figure:
     return fig
 
 
-def _pair_bars(ax: Axes, class_names: list[str], confusion: np.ndarray, shares: np.ndarray) -> None:
+def _pair_bars(ax: Axes, labels: list[str], confusion: np.ndarray, shares: np.ndarray) -> None:
+    """`labels`: the classes' names as drawn."""
     pairs = confused_pairs(confusion, PAIRS_INSTEAD)
     bars = ax.barh(range(len(pairs)), [count for *_, count in pairs], **PAIR_BARS)
-    ax.bar_label(
-        bars, [f"{shares[i, j]:.0%} of {class_names[i]}" for i, j, _ in pairs], **PAIR_LABEL
-    )
-    ax.set_yticks(range(len(pairs)), [f"{class_names[i]} → {class_names[j]}" for i, j, _ in pairs])
+    ax.bar_label(bars, [f"{shares[i, j]:.0%} of {labels[i]}" for i, j, _ in pairs], **PAIR_LABEL)
+    ax.set_yticks(range(len(pairs)), [f"{labels[i]} → {labels[j]}" for i, j, _ in pairs])
     ax.invert_yaxis()  # the largest at the top
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(
-        title=f"The {len(pairs)} most confused pairs of {len(class_names)} classes, "
+        title=f"The {len(pairs)} most confused pairs of {len(labels)} classes, "
         f"test split ({int(confusion.sum())} images)",
         xlabel="test images of the true class predicted as the other",
         ylabel="true class → predicted class",
@@ -256,12 +317,13 @@ def per_class_figure(
     """Per-class test accuracy as horizontal bars, best at the top (ties in class order), each
     class labelled with its number of test images; above `MANY_CLASSES` classes, the
     `EXTREMES` best and the `EXTREMES` worst. Classes without test images have no accuracy
-    and are left out."""
+    and are left out. Long class names are shortened (`display_names`)."""
     fig = _bare_figure(PER_CLASS_FIGSIZE)
     ax = fig.subplots()
     scored = [(name, acc) for name, acc in accuracy.items() if acc is not None]
     ranked = sorted(scored, key=lambda item: -item[1])  # stable: class order for ties
-    labelled = [(f"{name} (n={counts[name]})", acc) for name, acc in ranked]
+    label_of = display_names(accuracy)
+    labelled = [(f"{label_of[name]} (n={counts[name]})", acc) for name, acc in ranked]
     if len(ranked) > MANY_CLASSES:
         gap = (f"({len(ranked) - 2 * EXTREMES} more)", None)
         shown = [*labelled[:EXTREMES], gap, *labelled[-EXTREMES:]]
@@ -285,9 +347,9 @@ def per_class_figure(
 
 def mistakes_figure(rows: list[dict[str, str]], images: np.ndarray, num_images: int) -> Figure:
     """The images of the mistakes table in its order (the most confident first), as the network
-    saw them, each titled with its true class, the predicted class and its probability. The
-    grid has as many rows as the mistakes fill, and the figure grows with them, so that a run
-    with a few mistakes gets no blank canvas."""
+    saw them, each titled with its true class, the predicted class and its probability (long
+    class names shortened: `display_names`). The grid has as many rows as the mistakes fill,
+    and the figure grows with them, so that a run with a few mistakes gets no blank canvas."""
     if len(rows) != len(images) or len(rows) > MISTAKES_KEPT:
         raise ValueError(
             f"{len(rows)} mistakes and {len(images)} images: expected as many of each, at most "
@@ -302,13 +364,14 @@ def mistakes_figure(rows: list[dict[str, str]], images: np.ndarray, num_images: 
         f"The {len(rows)} most confident mistakes among the {num_images} test images "
         "(as the network saw them, most confident first)"
     )
+    label_of = display_names(name for row in rows for name in (row["true"], row["predicted"]))
     axes = fig.subplots(grid_rows, min(len(rows), GALLERY_COLUMNS), squeeze=False).ravel()
     for ax in axes:
         ax.set_axis_off()
     for index, row in enumerate(rows):
         axes[index].imshow(images[index], interpolation="nearest")
         axes[index].set_title(
-            f"true {row['true']}\npredicted {row['predicted']}\n"
+            f"true {label_of[row['true']]}\npredicted {label_of[row['predicted']]}\n"
             f"p = {float(row['probability']):.3f}",
             **GALLERY_TITLE,
         )
