@@ -8,13 +8,17 @@ import csv
 import io
 import itertools
 import json
+import logging
 import math
+import re
+import warnings
 from pathlib import Path
 from unittest import mock
 
 import matplotlib
 import numpy as np
 import pytest
+from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex, to_rgb
@@ -27,6 +31,7 @@ from test_summary import HISTORY, SELECTION, selection_csv
 
 from vgg16.cli import main
 from vgg16.plot import (
+    CJK_FONTS,
     HIGHLIGHT,
     NAME_COLUMNS,
     UPRIGHT_CHARACTERS,
@@ -843,6 +848,74 @@ def test_a_cut_keeps_accents_on_their_letters_and_a_cjk_character_takes_two_colu
     assert [drawn[spelt_apart], drawn[fits], drawn[latin]] == [spelt_apart, fits, latin]
     assert _is_shortened(drawn[wide], wide)
     assert len(drawn[wide]) - 1 == (NAME_COLUMNS - 1) // 2
+
+
+def _cjk_fonts_installed() -> set[str]:
+    """The fonts matplotlib knows of here, of the families the figures fall back to, whose
+    files have a glyph for 猫."""
+    return {
+        font.name
+        for font in font_manager.fontManager.ttflist
+        if font.name in CJK_FONTS and ord("猫") in font_manager.get_font(font.fname).get_charmap()
+    }
+
+
+#: Each figure that draws names, with CJK ones: class names, and a run's name in the comparison.
+CJK_FIGURES = {
+    "heatmap and listing": lambda: confusion_figure(["猫", "犬", "chat"], _chain(3)),
+    "pairs": lambda: confusion_figure([*_imagenet(49), "猫", "犬"], _chain(51)),
+    "per class": lambda: per_class_figure({"猫": 0.5, "犬": 0.25}, {"猫": 4, "犬": 4}, 0.4),
+    "gallery": lambda: mistakes_figure(
+        [{"true": "猫", "predicted": "犬", "probability": "0.9"}], _pixels(1), 10
+    ),
+    "comparison": lambda: comparison_figure(_runs(**{"猫犬": selection_csv(4)}), {"猫犬": 0.9}),
+}
+
+
+@pytest.mark.filterwarnings(NO_CJK_FONT)  # those of the draws after the one watched here
+@pytest.mark.parametrize("build", CJK_FIGURES.values(), ids=CJK_FIGURES)
+def test_cjk_names_draw_in_a_cjk_font_where_one_is_installed_and_as_boxes_elsewhere(build):
+    """With one of the common CJK fonts installed every glyph is found (matplotlib warns of each
+    it draws as a box); without, the names still draw, 猫 and 犬 as boxes, and nothing else is
+    missing. The user's font comes first either way."""
+    figure = build()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        figure.draw_without_rendering()
+    missing = {int(code) for w in caught for code in re.findall(r"^Glyph (\d+) ", str(w.message))}
+    names = [text for text in _drawn_texts(figure) if re.search("[猫犬]", text.get_text())]
+    assert names
+    if fonts := _cjk_fonts_installed():
+        assert missing == set()
+        assert all(fonts & set(text.get_fontfamily()) for text in names)
+    else:
+        assert missing == {ord("猫"), ord("犬")}
+    default = matplotlib.rcParams["font.family"]
+    assert all(text.get_fontfamily()[: len(default)] == default for text in names)
+
+
+def test_figures_without_cjk_names_log_nothing_about_fonts(tmp_path: Path, caplog):
+    """Whatever fonts are installed: the CJK ones are offered to CJK names only, as matplotlib
+    logs a warning for each text offered a font without a regular weight (as WenQuanYi Zen
+    Hei). Drawn at a font size of their own, so that no font is taken from matplotlib's cache
+    of those it found for earlier figures."""
+    figures = [*eval_figures(_eval_folder(tmp_path / "eval")).values(),
+               *run_figures(*_files(tmp_path / "run")).values()]  # fmt: skip
+    with matplotlib.rc_context({"font.size": 9.25}), caplog.at_level(logging.WARNING):
+        for figure in figures:
+            figure.draw_without_rendering()
+    assert [record.getMessage() for record in caplog.records] == []
+
+
+def test_the_figures_leave_matplotlibs_settings_as_they_were_and_a_users_font_first():
+    """The fallback is the figures' own: a user's settings (here a serif font) are the same
+    after a figure is built, and its names are drawn in the user's font where it has them."""
+    with matplotlib.rc_context({"font.family": ["serif"]}):
+        before = dict.copy(matplotlib.rcParams)  # as stored: reading "backend" would set it
+        figure = confusion_figure(["猫", "chat"], _chain(2))
+        assert dict.copy(matplotlib.rcParams) == before
+    heat, _ = _heatmap(figure)
+    assert {label.get_fontfamily()[0] for label in heat.get_yticklabels()} == {"serif"}
 
 
 def _runs(**selections: str) -> dict[str, list[dict[str, str]]]:

@@ -16,16 +16,20 @@ the files it was drawn from.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import ParamSpec
 
 import numpy as np
 import pandas as pd
+from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
 
 from vgg16.atomic import atomic_write
@@ -80,6 +84,19 @@ UPRIGHT_CHARACTERS = 45
 #: `ELLIPSIS`, so that they fit beside a gallery image or twice on a line of the listing.
 NAME_COLUMNS = 16
 ELLIPSIS = "…"
+#: Families of common CJK fonts: the first installed is tried after the user's font for the
+#: characters it lacks (DejaVu Sans, matplotlib's default, has Latin, Greek and Cyrillic but
+#: no CJK).
+CJK_FONTS = (
+    "Noto Sans CJK JP",
+    "Noto Sans CJK SC",
+    "Noto Sans CJK TC",
+    "Noto Sans CJK KR",
+    "Source Han Sans",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "Droid Sans Fallback",
+)
 
 # Cosmetic styles (sizes in points), named once: the tests check what a reader relies on (the
 # numbers, labels, order and legibility of each figure), not these.
@@ -125,6 +142,42 @@ def _bare_figure(figsize: tuple[float, float]) -> Figure:
     return Figure(figsize=figsize, layout="constrained")
 
 
+@functools.cache
+def _cjk_font() -> str | None:
+    """The first of `CJK_FONTS` that matplotlib knows of here (its font list is read once).
+    One is enough: each has the CJK characters, and matplotlib looks up every font a text is
+    given (and warns of one without a regular weight) whether the text needs it or not."""
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return next((family for family in CJK_FONTS if family in installed), None)
+
+
+def _is_wide(char: str) -> bool:
+    """A CJK character (ideograph, kana, hangul, full-width form): twice a Latin one's width."""
+    return unicodedata.east_asian_width(char) in "WF"
+
+
+P = ParamSpec("P")
+
+
+def _with_fallback_fonts(build: Callable[P, Figure]) -> Callable[P, Figure]:
+    """Gives each text of the built figure that has a CJK character (a class or run name) the
+    installed CJK font after its own, so that it draws: without one such a character is a box
+    and matplotlib warns. Per text, so that matplotlib's settings stay the user's; and only
+    those texts, as a font without a regular weight (WenQuanYi Zen Hei's is medium) makes
+    matplotlib log a warning for each text it is offered to."""
+
+    @functools.wraps(build)
+    def built(*args: P.args, **kwargs: P.kwargs) -> Figure:
+        fig = build(*args, **kwargs)
+        if fallback := _cjk_font():
+            for text in fig.findobj(Text):
+                if any(map(_is_wide, text.get_text())):
+                    text.set_fontfamily([*text.get_fontfamily(), fallback])
+        return fig
+
+    return built
+
+
 def _grapheme_columns(name: str) -> list[tuple[str, int]]:
     """`name`'s characters, each with the combining marks after it (so that a cut never parts
     a letter from its accent), and the columns each takes: two for a wide (CJK) one."""
@@ -133,7 +186,7 @@ def _grapheme_columns(name: str) -> list[tuple[str, int]]:
         if characters and unicodedata.combining(char):
             characters[-1] = (characters[-1][0] + char, characters[-1][1])
         else:
-            characters.append((char, 2 if unicodedata.east_asian_width(char) in "WF" else 1))
+            characters.append((char, 2 if _is_wide(char) else 1))
     return characters
 
 
@@ -252,6 +305,7 @@ def _tick_size(rows: int) -> float:
     return TICK_SIZE if rows <= ROOMY_TICKS else SMALL_TICK_SIZE
 
 
+@_with_fallback_fonts
 def confusion_figure(class_names: list[str], confusion: np.ndarray) -> Figure:
     """Up to `MANY_CLASSES` classes: the heatmap of the row-normalised confusion matrix (counts
     in the cells up to `COUNTS_UP_TO` classes, none for zero) with the `PAIRS_BESIDE` most
@@ -311,6 +365,7 @@ def _pair_bars(ax: Axes, labels: list[str], confusion: np.ndarray, shares: np.nd
     )
 
 
+@_with_fallback_fonts
 def per_class_figure(
     accuracy: dict[str, float | None], counts: dict[str, int], top1: float
 ) -> Figure:
@@ -345,6 +400,7 @@ def per_class_figure(
     return fig
 
 
+@_with_fallback_fonts
 def mistakes_figure(rows: list[dict[str, str]], images: np.ndarray, num_images: int) -> Figure:
     """The images of the mistakes table in its order (the most confident first), as the network
     saw them, each titled with its true class, the predicted class and its probability (long
@@ -378,6 +434,7 @@ def mistakes_figure(rows: list[dict[str, str]], images: np.ndarray, num_images: 
     return fig
 
 
+@_with_fallback_fonts
 def comparison_figure(
     selections: dict[str, list[dict[str, str]]], test_top1: dict[str, float]
 ) -> Figure:
