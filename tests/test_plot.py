@@ -1,8 +1,9 @@
 """Run plots, from small files shaped like the pipeline's own: what each figure draws (titles,
 axes, the plotted data, the selected checkpoint's star; the heatmap's array, the bars' lengths,
 the gallery's images and labels), that crowded figures stay legible (no text cut off or written
-over another, counts readable on their cells, pixels unblended) and the PNG files `vgg16 plot`
-writes. Cosmetic choices (plot.HIGHLIGHT, plot.STAR, ...) are not pinned."""
+over another, counts readable on their cells, pixels unblended, class names of any length and
+script drawn alike in every figure) and the PNG files `vgg16 plot` writes. Cosmetic choices
+(plot.HIGHLIGHT, plot.STAR, ...) are not pinned."""
 
 import csv
 import io
