@@ -80,34 +80,61 @@ def test_zoo_checkpoint_without_metadata_loads(tmp_path: Path, recipe):
     checkpoint.load_weights(build_net(recipe), params, source=path)
 
 
-def test_missing_unexpected_and_mismatched_names_are_errors(tmp_path: Path, recipe):
-    net = build_net(recipe)
-    params = {p.name: p for p in net.get_parameters()}
-    missing = {k: v for k, v in params.items() if k != "layers.0.weight"}
-    with pytest.raises(ValueError, match=r"missing \['layers.0.weight'\]"):
-        checkpoint.load_weights(build_net(recipe), missing, source=Path("m.ckpt"))
+def _params(net) -> dict:
+    return {p.name: p for p in net.get_parameters()}
+
+
+def _net(**overrides):
+    return build_net(load_recipe(dataset="digits", overrides=overrides))
+
+
+def _refusal(net, params: dict) -> str:
+    with pytest.raises(ValueError) as err:
+        checkpoint.load_weights(net, params, source=Path("x.ckpt"))
+    return str(err.value)
+
+
+def test_a_checkpoint_that_does_not_fit_is_refused_naming_its_first_difference(recipe):
+    """The first parameter, in the network's order, that differs, and the recipe key behind
+    it; the checkpoint's extra names after the network's."""
+    prefix = "checkpoint x.ckpt does not fit the network: "
+    no_bn = _refusal(build_net(recipe), _params(_net(batch_norm=False)))
+    assert no_bn.startswith(prefix + "the network has layers.1.moving_mean (64,), the "
+                            "checkpoint has none (BatchNorm: recipe key batch_norm); ")  # fmt: skip
+    assert no_bn.endswith(" more parameter(s) differ")
+    assert _refusal(build_net(recipe), _params(_net(image_size="64,64"))) == (
+        prefix + "the checkpoint has classifier.0.weight (4096, 2048), the network has "
+        "(4096, 512) (the classifier's input follows recipe key image_size)"
+    )
+    assert _refusal(build_net(recipe), _params(_net(num_classes=7))) == (
+        prefix + "the checkpoint has classifier.6.weight (7, 4096), the network has (10, 4096) "
+        "(the last layer's size is recipe key num_classes); 1 more parameter(s) differ"
+    )
     extra = {
-        **params,
+        **_params(build_net(recipe)),
         "head.weight": ms.Parameter(ms.Tensor(np.zeros(2, np.float32)), "head.weight"),
     }
-    with pytest.raises(ValueError, match=r"unexpected \['head.weight'\]"):
-        checkpoint.load_weights(build_net(recipe), extra, source=Path("u.ckpt"))
-    other = build_net(load_recipe(dataset="digits", overrides={"num_classes": 7}))
-    with pytest.raises(ValueError, match=r"classifier.6.weight.*--reinit_head"):
-        checkpoint.load_weights(
-            build_net(recipe), {p.name: p for p in other.get_parameters()}, source=Path("s.ckpt")
-        )
-
-
-def test_reinit_head_keeps_the_trunk_and_a_fresh_last_layer(recipe):
-    ten = build_net(recipe)
-    seven = build_net(load_recipe(dataset="digits", overrides={"num_classes": 7}))
-    before = seven.classifier[6].weight.asnumpy().copy()
-    checkpoint.load_weights(
-        seven, {p.name: p for p in ten.get_parameters()}, source=Path("x.ckpt"), reinit_head=True
+    assert _refusal(build_net(recipe), extra) == (
+        prefix + "the checkpoint has head.weight (2,), the network has none"
     )
+    biased = _refusal(_net(has_bias=True), _params(build_net(recipe)))
+    assert biased.startswith(prefix + "the network has layers.0.bias (64,), the checkpoint has "
+                             "none (the convolutions' biases: recipe key has_bias); ")  # fmt: skip
+
+
+def test_a_last_layer_of_another_num_classes_starts_afresh_when_fine_tuning(recipe):
+    ten = build_net(recipe)
+    seven = _net(num_classes=7)
+    before = seven.classifier[6].weight.asnumpy().copy()
+    bookkeeping = {name: ms.Parameter(ms.Tensor(np.ones(1, np.int32)), name)
+                   for name in ("epoch_num", "step_num", "global_step")}  # fmt: skip
+    fresh = checkpoint.load_weights(
+        seven, {**_params(ten), **bookkeeping}, source=Path("x.ckpt"), new_head=True
+    )
+    assert fresh == ["classifier.6.weight", "classifier.6.bias"]
     np.testing.assert_array_equal(seven.layers[0].weight.asnumpy(), ten.layers[0].weight.asnumpy())
     np.testing.assert_array_equal(seven.classifier[6].weight.asnumpy(), before)
+    assert checkpoint.load_weights(_net(), _params(ten), source=Path("x"), new_head=True) == []
 
 
 def test_unreadable_checkpoint_names_the_file(tmp_path: Path):
@@ -246,7 +273,7 @@ def test_publishing_keeps_the_weights_and_metadata_and_drops_the_optimiser_state
     assert got == meta
     assert set(params) == {p.name for p in net.get_parameters()}
     assert {"global_step", "learning_rate", "momentum"} <= set(checkpoint.read(trained)[0])
-    loaded, loaded_meta = checkpoint.load_net(recipe, best)
+    loaded, loaded_meta, _ = checkpoint.load_net(recipe, best)
     assert loaded_meta == meta
     for a, b in zip(net.get_parameters(), loaded.get_parameters(), strict=True):
         np.testing.assert_array_equal(a.asnumpy(), b.asnumpy())

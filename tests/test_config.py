@@ -1,5 +1,6 @@
 """Recipes: the seed's tables verbatim, strict validation, overrides and the recipe hash."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from vgg16 import config
 from vgg16.cli import parse_args
 from vgg16.config import (
     Recipe,
-    check_dataset,
+    fit,
     from_args,
     load_recipe,
     parse_overrides,
@@ -218,7 +219,7 @@ def test_an_unknown_dataset_names_the_dataset_key():
     """Both as `--dataset` (which picks the built-in recipe) and as a recipe value."""
     expected = (
         "recipe key 'dataset': unknown dataset 'mnist': "
-        "expected one of cifar10, imagenet2012, digits"
+        "expected one of cifar10, imagenet2012, digits, folders"
     )
     with pytest.raises(ValueError) as err:
         load_recipe(dataset="mnist")
@@ -321,7 +322,7 @@ def test_the_hash_of_the_default_recipe_is_stable():
     """Checkpoints store this hash and `train` resumes only from equal hashes: a change in how
     it is computed would make every existing run train again from scratch. Update the value
     only together with a deliberate change of the recipe's fields."""
-    assert Recipe().hash() == "3ef0222540b181ee"
+    assert Recipe().hash() == "280d50f60f5a659c"  # since `transforms` and `freeze`
 
 
 def test_to_dict_holds_lists_not_tuples():
@@ -360,15 +361,28 @@ def test_conversion_keys_of_old_recipes_are_ignored_with_a_warning(tmp_path: Pat
     assert not hasattr(recipe, "val_fraction")
 
 
-@pytest.mark.parametrize(
-    ("dataset", "num_classes", "message"),
-    [
-        ("imagenet2012", 10, "holds 'imagenet2012' data but the recipe is for 'digits'"),
-        ("digits", 1000, "has 1000 classes but the recipe's num_classes is 10"),
-    ],
-)
-def test_a_recipe_must_fit_its_data(dataset, num_classes, message):
+def test_a_recipe_fits_any_datas_classes_or_takes_them():
+    """Recipes are not tied to a dataset: only the number of classes must agree, and a recipe
+    that leaves it open (null) takes the data's."""
     recipe = load_recipe(dataset="digits")
-    check_dataset(recipe, "cifar10", 10, "x")  # one layout, one reader: allowed
-    with pytest.raises(ValueError, match=message):
-        check_dataset(recipe, dataset, num_classes, "data folder")
+    assert fit(recipe, 10, "x") is recipe
+    with pytest.raises(ValueError) as err:
+        fit(recipe, 1000, "data folder")
+    assert str(err.value) == "data folder has 1000 classes but the recipe's num_classes is 10"
+    open_ended = load_recipe(dataset="digits", overrides={"num_classes": None})
+    assert fit(open_ended, 7, "x") == dataclasses.replace(recipe, num_classes=7)
+
+
+def test_transforms_are_the_recipes_choice_defaulting_to_its_datasets_family():
+    assert load_recipe(dataset="digits").transforms == "cifar"
+    assert load_recipe(dataset="folders").transforms == "imagenet"
+    assert load_recipe(dataset="digits", overrides={"transforms": "imagenet"}).transforms == (
+        "imagenet"
+    )
+    assert recipe_from_dict({"dataset": "imagenet2012"}).transforms == "imagenet"  # an old recipe
+    with pytest.raises(ValueError, match=r"^recipe key 'transforms'='resnet': expected one of "):
+        recipe_from_dict({"transforms": "resnet"})
+    with pytest.raises(ValueError, match=r"^recipe key 'freeze'='all': expected one of "):
+        recipe_from_dict({"freeze": "all"})
+    with pytest.raises(ValueError, match=r"^recipe key 'num_classes'=1: expected >= 2$"):
+        recipe_from_dict({"num_classes": 1})

@@ -68,12 +68,14 @@ def test_a_prepared_folder_describes_itself(cifar: Path, tmp_path: Path):
         open_source(out)
 
 
-def test_the_recipe_must_fit_the_data(cifar: Path):
+def test_the_recipe_must_fit_the_datas_classes_or_take_them(cifar: Path):
     source = open_source(cifar, "cifar10")
     message = f"^{re.escape(str(cifar))} has 4 classes but the recipe's num_classes is 10$"
     with pytest.raises(ValueError, match=message):
-        source.check(load_recipe(dataset="cifar10"))
-    source.check(load_recipe(dataset="digits", overrides={"num_classes": 4}))
+        source.fit(load_recipe(dataset="cifar10"))
+    four = load_recipe(dataset="imagenet2012", overrides={"num_classes": 4})
+    assert source.fit(four) is four  # a recipe of any dataset trains this data
+    assert source.fit(load_recipe(dataset="folders")).num_classes == 4
 
 
 def _image(path: Path) -> None:
@@ -110,6 +112,7 @@ def test_raw_class_folders_are_listed_only_when_a_split_is_asked_for(tmp_path: P
 def test_a_val_folder_with_a_class_that_train_lacks_is_named(tmp_path: Path):
     root = tmp_path / "imagenet"
     _image(root / "train" / "n1" / "a.JPEG")
+    _image(root / "train" / "n2" / "c.JPEG")
     _image(root / "val" / "n9" / "b.JPEG")
     with pytest.raises(
         ValueError, match=r"val has 1 class folder\(s\) that the training .*\[.n9.\]"
@@ -140,6 +143,7 @@ def test_errors_name_the_path(tmp_path: Path):
 def test_only_the_first_five_unknown_val_classes_are_named(tmp_path: Path):
     root = tmp_path / "imagenet"
     _image(root / "train" / "n0" / "a.JPEG")
+    _image(root / "train" / "n1" / "c.JPEG")
     for name in ("m1", "m2", "m3", "m4", "m5", "m6"):
         _image(root / "val" / name / "b.JPEG")
     message = (
@@ -151,7 +155,7 @@ def test_only_the_first_five_unknown_val_classes_are_named(tmp_path: Path):
 
 
 def test_a_raw_layout_of_an_unknown_dataset_is_refused(tmp_path: Path):
-    message = r"^unknown dataset 'mnist': expected one of cifar10, imagenet2012, digits$"
+    message = r"^unknown dataset 'mnist': expected one of cifar10, imagenet2012, digits, folders$"
     with pytest.raises(ValueError, match=message):
         open_source(tmp_path, "mnist")
 

@@ -128,7 +128,7 @@ def test_exported_mindir_gives_the_networks_eval_mode_logits(vgg16, run, tmp_pat
     vgg16("export", "--pre_trained", best, "--output", tmp_path / "x", "--batch_size", "4")
     ms.set_context(mode=ms.GRAPH_MODE)
     exported = nn.GraphCell(ms.load(str(tmp_path / "x" / "vgg16.mindir")))
-    net, _ = checkpoint.load_net(load_recipe(dataset="digits"), best)
+    net, _, _ = checkpoint.load_net(load_recipe(dataset="digits"), best)
     net.set_train(False)
     x = ms.Tensor(np.random.default_rng(0).standard_normal((4, 3, 32, 32)), ms.float32)
     want = net(x).asnumpy()
@@ -219,7 +219,7 @@ def _network_probabilities(run, pixels: np.ndarray) -> np.ndarray:
     from vgg16.checkpoint import load_net
 
     recipe = load_recipe(run["train"] / "recipe.yaml")
-    net, _ = load_net(recipe, run["select"] / "best.ckpt")
+    net, _, _ = load_net(recipe, run["select"] / "best.ckpt")
     net.set_train(False)
     x = (pixels / 255.0 - np.array(recipe.mean)) / np.array(recipe.std)
     logits = net(ms.Tensor(x.transpose(0, 3, 1, 2).astype(np.float32))).asnumpy()

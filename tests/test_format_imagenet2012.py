@@ -1,4 +1,5 @@
-"""The ImageNet2012 format's class folders: which files are images, and their labels."""
+"""Class folders as the imagenet2012 format reads them: which files are images, their labels,
+the split folders under this project's and the seed's names."""
 
 import re
 from pathlib import Path
@@ -7,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vgg16.formats.imagenet2012 import FORMAT, list_image_folder
+from vgg16.formats.class_folders import list_image_folder
+from vgg16.formats.imagenet2012 import FORMAT
 from vgg16.images import record_bytes
 
 
@@ -80,3 +82,26 @@ def test_a_raw_split_is_read_as_the_records_prepare_would_store(tmp_path: Path) 
     test = FORMAT.split(tmp_path, "test", classes)
     assert [p.name for p in test.files] == ["c.jpg"] and test.labels == (1,)
     assert FORMAT.split(tmp_path, "val", classes) is None  # held out by prepare, not raw
+
+
+def test_the_seeds_folder_names_are_read_too(tmp_path: Path) -> None:
+    """The seed's README trains on `ilsvrc/` and evaluates on `validation_preprocess/`."""
+    for split, name in (("ilsvrc", "n01"), ("ilsvrc", "n02"), ("validation_preprocess", "n02")):
+        _save(tmp_path / split / name / "a.JPEG", Image.new("RGB", (4, 4)), "JPEG")
+    assert FORMAT.layout(tmp_path) == {"train": "ilsvrc", "test": "validation_preprocess"}
+    raw = FORMAT.read(tmp_path)
+    assert raw.class_names == ["n01", "n02"]
+    assert {split: labels.tolist() for split, (_, labels) in raw.splits.items()} == {
+        "train": [0, 1],
+        "test": [1],
+    }
+
+
+def test_converting_needs_both_split_folders(tmp_path: Path) -> None:
+    for name in ("n01", "n02"):
+        _save(tmp_path / "train" / name / "a.JPEG", Image.new("RGB", (4, 4)), "JPEG")
+    message = (
+        f"image folder not found: {tmp_path / 'val'} (nor {tmp_path / 'validation_preprocess'})"
+    )
+    with pytest.raises(FileNotFoundError, match=f"^{re.escape(message)}$"):
+        FORMAT.read(tmp_path)

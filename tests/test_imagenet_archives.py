@@ -26,6 +26,7 @@ from snakemake.utils import validate
 
 from vgg16 import imagenet_archives
 from vgg16.cli import main
+from vgg16.formats import check_source
 from vgg16.imagenet_archives import extract_imagenet
 
 SCHEMA = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
@@ -466,12 +467,11 @@ def test_config_schema_accepts_archives_as_the_source() -> None:
         {"data_path": "/d/imagenet"},
         {"url": "https://example.org/imagenet.tar", "md5": "0" * 32},
         {"sha256": "0" * 64},
-        {"format": "cifar10"},
         {"archives": {"train": "/d/train.tar", "val": "/d/val.tar"}},
         {"archives": {**ARCHIVES_SPEC["archives"], "test": "/d/test.tar"}},
         {"archives": {**ARCHIVES_SPEC["archives"], "val": 7}},
     ],
-    ids=["data_path", "url", "sha256", "cifar10", "no devkit", "unknown key", "not a path"],
+    ids=["data_path", "url", "sha256", "no devkit", "unknown key", "not a path"],
 )
 def test_config_schema_refuses_archives_with_another_source_or_the_wrong_keys(
     change: dict,
@@ -480,6 +480,13 @@ def test_config_schema_refuses_archives_with_another_source_or_the_wrong_keys(
         _validate({**ARCHIVES_SPEC, **change})
 
 
-def test_config_schema_still_needs_a_source_for_imagenet2012() -> None:
-    with pytest.raises(WorkflowError):
-        _validate({"format": "imagenet2012"})
+def test_a_dataset_entry_must_give_a_source_its_format_takes() -> None:
+    """Checked when the workflow is parsed (`formats.check_source`), from each format's own
+    word: archives are imagenet2012's, and only digits needs no source."""
+    check_source(dict(ARCHIVES_SPEC))
+    check_source({"format": "digits"})
+    with pytest.raises(ValueError, match="^archives are the official files of a format that "):
+        check_source({**ARCHIVES_SPEC, "format": "cifar10"})
+    for fmt in ("imagenet2012", "cifar10", "folders"):
+        with pytest.raises(ValueError, match=f"^a {fmt} dataset needs a source: url or data_path$"):
+            check_source({"format": fmt})

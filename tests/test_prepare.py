@@ -142,7 +142,7 @@ def test_failing_prepare_leaves_existing_output_and_no_temp_folder(cifar: tuple)
     [
         (
             {"dataset": "mnist"},
-            "unknown dataset 'mnist': expected one of cifar10, imagenet2012, digits",
+            "unknown dataset 'mnist': expected one of cifar10, imagenet2012, digits, folders",
         ),
         ({"val_fraction": 1.0}, "val_fraction must be in [0, 1), got 1.0"),
         ({"val_fraction": 1.5}, "val_fraction must be in [0, 1), got 1.5"),

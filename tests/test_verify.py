@@ -255,7 +255,7 @@ def test_class_count_must_match_num_classes(tmp_path: Path) -> None:
 def test_unknown_dataset_names_the_allowed_ones(tmp_path: Path) -> None:
     with pytest.raises(
         ValueError,
-        match=r"^unknown dataset 'mnist': expected one of cifar10, imagenet2012, digits$",
+        match=r"^unknown dataset 'mnist': expected one of cifar10, imagenet2012, digits, folders$",
     ):
         verify("mnist", tmp_path, num_classes=10)
 

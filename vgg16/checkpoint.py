@@ -17,6 +17,7 @@ which one a resume takes. The training loop only tells it where training stands.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -27,15 +28,16 @@ import mindspore as ms
 from mindspore import nn
 from mindspore.train import serialization
 
-from vgg16.config import Recipe
+from vgg16.config import Recipe, fit
 from vgg16.model import build_net
 
 META_KEY = "vgg16_meta"
 TMP_DIR = ".tmp"
 #: The last classifier layer: re-initialised when fine-tuning to another num_classes.
 HEAD = ("classifier.6.weight", "classifier.6.bias")
-#: Optimiser state the zoo's ModelCheckpoint (and our train loop) saves beside the weights.
-OPTIMIZER_NAMES = frozenset({"global_step", "learning_rate", "momentum"})
+#: Optimiser state and training bookkeeping that the zoo's ModelCheckpoint (and our train
+#: loop) saves beside the weights: MindSpore's `append_info` adds the epoch and step numbers.
+OPTIMIZER_NAMES = frozenset({"global_step", "learning_rate", "momentum", "epoch_num", "step_num"})
 OPTIMIZER_PREFIXES = ("moments.",)
 
 
@@ -213,51 +215,85 @@ def read(path: Path, *, meta_only: bool = False) -> tuple[dict[str, ms.Parameter
     return params, json.loads(meta) if meta else {}
 
 
+def fingerprint(path: Path) -> str:
+    """SHA-256 of a checkpoint file: what training started from, whatever its name."""
+    with Path(path).open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
 def is_optimizer_state(name: str) -> bool:
     return name in OPTIMIZER_NAMES or name.startswith(OPTIMIZER_PREFIXES)
 
 
 def load_weights(
-    net: nn.Cell, params: dict[str, ms.Parameter], *, source: Path, reinit_head: bool = False
-) -> None:
-    """Load network weights with strict name and shape matching.
+    net: nn.Cell, params: dict[str, ms.Parameter], *, source: Path, new_head: bool = False
+) -> list[str]:
+    """Load network weights with strict name and shape matching; optimiser state in the file
+    is ignored. A checkpoint that does not fit is refused naming its first difference.
 
-    Optimiser state in the file is ignored. With `reinit_head`, the last classifier layer
-    keeps its fresh initialisation when its shape differs (fine-tuning to a new num_classes).
+    With `new_head` (fine-tuning), a last classifier layer of another shape (another
+    num_classes) keeps its fresh initialisation; its names are returned.
     """
     weights = {k: v for k, v in params.items() if not is_optimizer_state(k)}
     expected = {p.name: p for p in net.get_parameters()}
-    missing = sorted(set(expected) - set(weights))
-    unexpected = sorted(set(weights) - set(expected))
-    mismatched = [
-        f"{k}: checkpoint {tuple(weights[k].shape)} vs network {tuple(expected[k].shape)}"
-        for k in sorted(set(weights) & set(expected))
-        if tuple(weights[k].shape) != tuple(expected[k].shape)
-    ]
-    if reinit_head:
-        mismatched = [m for m in mismatched if not m.startswith(HEAD)]
-        for name in HEAD:
-            if name in weights and tuple(weights[name].shape) != tuple(expected[name].shape):
-                del weights[name]
-    problems = []
-    if missing:
-        problems.append(f"missing {missing}")
-    if unexpected:
-        problems.append(f"unexpected {unexpected}")
-    if mismatched:
-        hint = " (use --reinit_head to fine-tune to another num_classes)" if not reinit_head else ""
-        problems.append(f"shape mismatch {mismatched}{hint}")
-    if problems:
-        raise ValueError(f"checkpoint {source} does not match the network: " + "; ".join(problems))
+    fresh = [name for name in HEAD if new_head and _shape(weights, name) != _shape(expected, name)]
+    weights = {k: v for k, v in weights.items() if k not in fresh}
+    difference = _first_difference({k: v for k, v in expected.items() if k not in fresh}, weights)
+    if difference:
+        raise ValueError(f"checkpoint {source} does not fit the network: {difference}")
     not_loaded, _ = ms.load_param_into_net(net, weights, strict_load=True)
-    not_loaded = [n for n in not_loaded if n not in HEAD or not reinit_head]
+    not_loaded = [name for name in not_loaded if name not in fresh]
     if not_loaded:
         raise ValueError(f"checkpoint {source}: parameters not loaded: {not_loaded}")
+    return fresh
 
 
-def load_net(recipe: Recipe, path: Path) -> tuple[nn.Cell, dict[str, Any]]:
-    """The recipe's network with the checkpoint's weights, strictly loaded, and its metadata."""
-    net = build_net(recipe)
+def _shape(params: dict[str, Any], name: str) -> tuple[int, ...] | None:
+    return tuple(params[name].shape) if name in params else None
+
+
+def _hint(name: str) -> str | None:
+    """The recipe key a parameter that does not fit points to."""
+    if name.endswith((".gamma", ".beta", ".moving_mean", ".moving_variance")):
+        return "BatchNorm: recipe key batch_norm"
+    if name == "classifier.0.weight":
+        return "the classifier's input follows recipe key image_size"
+    if name in HEAD:
+        return "the last layer's size is recipe key num_classes"
+    if name.startswith("layers.") and name.endswith(".bias"):
+        return "the convolutions' biases: recipe key has_bias"
+    return None
+
+
+def _first_difference(expected: dict[str, Any], weights: dict[str, Any]) -> str | None:
+    """The network's first parameter (in its order) that the checkpoint lacks or holds in
+    another shape, else the checkpoint's first one the network lacks, with how many more
+    differ and which recipe key it points to; None when they fit."""
+    differ = [n for n in expected if _shape(weights, n) != _shape(expected, n)]
+    differ += [n for n in weights if n not in expected]
+    if not differ:
+        return None
+    name = differ[0]
+    mine, theirs = _shape(expected, name), _shape(weights, name)
+    what = (
+        f"the network has {name} {mine}, the checkpoint has none"
+        if theirs is None
+        else f"the checkpoint has {name} {theirs}, the network has "
+        + (f"{mine}" if mine is not None else "none")
+    )
+    hint = _hint(name)
+    more = f"; {len(differ) - 1} more parameter(s) differ" if len(differ) > 1 else ""
+    return what + (f" ({hint})" if hint else "") + more
+
+
+def load_net(recipe: Recipe, path: Path) -> tuple[nn.Cell, dict[str, Any], Recipe]:
+    """The recipe's network with the checkpoint's weights, strictly loaded, its metadata, and
+    the recipe with its number of classes (the checkpoint's, if the recipe leaves it open)."""
     params, meta = read(path)
+    if recipe.num_classes is None:
+        if HEAD[1] not in params:
+            raise ValueError(f"checkpoint {path} has no {HEAD[1]}: set num_classes")
+        recipe = fit(recipe, params[HEAD[1]].shape[0], str(path))
+    net = build_net(recipe)
     load_weights(net, params, source=path)
-    return net, meta
+    return net, meta, recipe

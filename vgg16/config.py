@@ -30,6 +30,12 @@ LR_SCHEDULERS = ("step", "cosine_annealing", "exponential")
 INITIALIZE_MODES = ("XavierUniform", "KaimingNormal")
 PAD_MODES = ("same", "pad")
 AMP_LEVELS = ("auto", "O0", "O1", "O2", "O3")
+#: What fine-tuning leaves as the checkpoint had it: nothing, or the convolutional features
+#: (weights and BatchNorm statistics), so that only the classifier trains.
+FREEZE = ("none", "features")
+#: The transforms families a recipe chooses from (`transforms.FAMILIES`): CIFAR-style
+#: pad-and-crop of the image's own size, or ImageNet-style random resized crop.
+TRANSFORMS = ("cifar", "imagenet")
 
 #: Keys that change how results are evaluated or stored, not the trained weights: they are
 #: left out of the recipe hash so that changing them never invalidates a checkpoint.
@@ -45,8 +51,8 @@ DEPRECATED = frozenset({"val_fraction", "shards"})
 class Recipe:
     """Field names are the seed's; the comment after each extra key says why it exists."""
 
-    dataset: str = "cifar10"
-    num_classes: int = 10
+    dataset: str = "cifar10"  # the dataset the recipe was written for; `--dataset` picks it
+    num_classes: int | None = 10  # None (YAML null): as many as the data's classes
     lr: float = 0.01
     lr_init: float = 0.01
     lr_max: float = 0.1
@@ -83,16 +89,21 @@ class Recipe:
     recovery_steps: int = 0  # steps between rolling mid-epoch recovery checkpoints; 0 = none
     log_interval: int = 20  # steps between progress lines
     amp_level: str = "auto"  # auto: O2 on GPU/Ascend as the seed, O0 (fp32) on CPU
+    transforms: str | None = None  # `TRANSFORMS`; None (older recipes): the dataset's family
+    freeze: str = "none"  # features: fine-tune the classifier alone (`FREEZE`)
 
     def __post_init__(self) -> None:
-        _format(self.dataset)
+        fmt = _format(self.dataset)
+        if self.transforms is None:  # a recipe of before the key: its dataset's family
+            object.__setattr__(self, "transforms", fmt.transforms)
+        _check_choice("transforms", self.transforms, TRANSFORMS)
+        _check_choice("freeze", self.freeze, FREEZE)
         _check_choice("lr_scheduler", self.lr_scheduler, LR_SCHEDULERS)
         _check_choice("pad_mode", self.pad_mode, PAD_MODES)
         _check_choice("initialize_mode", self.initialize_mode, INITIALIZE_MODES)
         _check_choice("amp_level", self.amp_level, AMP_LEVELS)
         _check_choice("label_smooth", self.label_smooth, (0, 1))
         for key in (
-            "num_classes",
             "batch_size",
             "eval_batch_size",
             "max_epoch",
@@ -117,7 +128,7 @@ class Recipe:
         ):
             if getattr(self, key) < 0:
                 raise ValueError(f"recipe key {key!r}={getattr(self, key)}: expected >= 0")
-        if self.num_classes < 2:
+        if self.num_classes is not None and self.num_classes < 2:
             raise ValueError(f"recipe key 'num_classes'={self.num_classes}: expected >= 2")
         if not 0 <= self.label_smooth_factor < 1:
             raise ValueError(
@@ -173,6 +184,10 @@ def _coerce(key: str, value: Any, field: dataclasses.Field) -> Any:
     """Accept the seed's spellings ('224,224', '30,60,90,120', 0/1 for booleans) and YAML's."""
     kind = field.type
     where = f"recipe key {key!r}={value!r}"
+    if kind.endswith(" | None"):
+        if value is None:
+            return None
+        kind = kind.removesuffix(" | None")
     if kind.startswith("tuple"):
         if isinstance(value, str):
             value = [v for v in value.replace(" ", "").split(",") if v]
@@ -303,18 +318,15 @@ def from_args(args: argparse.Namespace, default: Path | None = None) -> Recipe:
     )
 
 
-def check_dataset(recipe: Recipe, dataset: str, num_classes: int, source: str) -> None:
-    """A recipe fits data of format `dataset` with `num_classes` classes, or ValueError.
-
-    Formats of one transforms family hold their images alike, so a cifar10 recipe trains on
-    digits (and on any subset written in that layout).
-    """
-    if formats.get(dataset).transforms != formats.get(recipe.dataset).transforms:
-        raise ValueError(
-            f"{source} holds {dataset!r} data but the recipe is for {recipe.dataset!r}"
-        )
+def fit(recipe: Recipe, num_classes: int, source: str) -> Recipe:
+    """The recipe for data with `num_classes` classes: its own number if it has one and it is
+    the data's (else ValueError naming `source`), else the data's. Any recipe trains any data:
+    its transforms family decodes and resizes what it is given."""
+    if recipe.num_classes is None:
+        return dataclasses.replace(recipe, num_classes=num_classes)
     if num_classes != recipe.num_classes:
         raise ValueError(
             f"{source} has {num_classes} classes but the recipe's num_classes is "
             f"{recipe.num_classes}"
         )
+    return recipe

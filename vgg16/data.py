@@ -13,7 +13,7 @@ from pathlib import Path
 
 from vgg16 import formats
 from vgg16.atomic import write_text
-from vgg16.config import Recipe, check_dataset
+from vgg16.config import Recipe, fit
 from vgg16.formats.base import Format, Split
 from vgg16.layout import PreparedFolder
 from vgg16.splits import HELD_OUT, SPLITS
@@ -64,8 +64,9 @@ class DataSource:
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    def check(self, recipe: Recipe) -> None:
-        check_dataset(recipe, self.dataset, self.num_classes, str(self.path))
+    def fit(self, recipe: Recipe) -> Recipe:
+        """The recipe for this data: its number of classes, checked or taken from here."""
+        return fit(recipe, self.num_classes, str(self.path))
 
     def split(self, name: str) -> Split:
         if name not in SPLITS:

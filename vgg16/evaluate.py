@@ -40,8 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> None:
     recipe = from_args(args)
     group = device.start(args, recipe)
-    net, meta = checkpoint.load_net(recipe, args.pre_trained)
     source = open_source(args.data_path, recipe.dataset)
+    recipe = source.fit(recipe)
+    net, meta, _ = checkpoint.load_net(recipe, args.pre_trained)
     data = create_dataset(
         source,
         recipe,

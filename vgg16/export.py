@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> None:
     recipe = from_args(args)
     device.start(args, recipe)
-    net, _ = checkpoint.load_net(recipe, args.pre_trained)
+    net, _, recipe = checkpoint.load_net(recipe, args.pre_trained)
     print(f"wrote {export(net, recipe, args.output, args.batch_size)}")
 
 

@@ -88,7 +88,6 @@ def create_dataset(
 ) -> ds.Dataset:
     """Evaluation batches of (float32 CHW image, int32 label), the last partial one kept so
     that every image is counted; with `num_shards` > 1, this worker's part."""
-    source.check(recipe)
     files = source.split(split)
     data = _records(source, files, _evaluation_sampler(files.count, num_shards, shard_id))
     data = data.map(
@@ -105,7 +104,6 @@ def network_pixels(
 ) -> np.ndarray:
     """The images at positions `indices` of `split` as the network sees them, before
     normalisation (decoded, resized, cropped): (N, H, W, 3) uint8 RGB, in the order given."""
-    source.check(recipe)
     height, width = recipe.image_size
     if not indices:
         return np.zeros((0, height, width, 3), dtype=np.uint8)
@@ -137,7 +135,6 @@ def training_epoch(
     """Epoch `epoch`'s training batches for this worker from step `first_step` (0-based) on,
     as (float32 CHW image, int32 label, int64 position in the epoch's order). The order,
     crops and flips depend only on the recipe's seed, the epoch and each image's position."""
-    source.check(recipe)
     files = source.split("train")
     order = randomness.epoch_order(files.count, recipe.seed, epoch, recipe.shuffle)
     where = randomness.positions(
@@ -150,7 +147,10 @@ def training_epoch(
     records = _records(source, files, {"sampler": ds.SubsetSampler(order[where].tolist())})
     data = ds.zip((records, ds.NumpySlicesDataset({"position": where}, shuffle=False)))
     if recipe.augment:
-        augment, fixed = transforms.family(recipe).augmentation(recipe, epoch)
+        family = transforms.family(recipe)
+        augment, fixed = family.augmentation(recipe, epoch, source.image_shape)
+        if family.augments_pixels and (decode := _decode(source)):
+            data = data.map(decode, input_columns="image")
         data = data.map(
             augment,
             input_columns=["image", "position"],

@@ -185,6 +185,10 @@ class Results(_Folder):
     def comparison(self) -> Path:
         return self.path / "comparison.png"
 
+    def pretrained(self, digest: str, name: str) -> Path:
+        """A downloaded pre-trained checkpoint, under its digest: runs naming it share it."""
+        return self.path / "pretrained" / digest / name
+
     def log(self, stage: str, name: str | None = None) -> Path:
         """A rule's log: one per job (`name`: its dataset or run), or the stage's only one."""
         logs = self.path / "logs"

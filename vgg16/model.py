@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import mindspore as ms
-from mindspore import nn
+from mindspore import nn, ops
 from mindspore.common import initializer as init
 
 from vgg16.config import INITIALIZE_MODES, PAD_MODES, Recipe
@@ -40,10 +40,17 @@ VGG16_LAYERS: tuple[int | str, ...] = (
 
 
 def make_layers(
-    *, pad_mode: str, padding: int, has_bias: bool, batch_norm: bool, initialize_mode: str
+    *,
+    pad_mode: str,
+    padding: int,
+    has_bias: bool,
+    batch_norm: bool,
+    initialize_mode: str,
+    frozen: bool = False,
 ) -> nn.SequentialCell:
     """The convolutional trunk; BatchNorm and ReLU are separate cells, as in the zoo, so the
-    cell indices (and therefore the parameter names) line up with its checkpoints."""
+    cell indices (and therefore the parameter names) line up with its checkpoints. `frozen`:
+    BatchNorm always normalises with its moving statistics, and never updates them."""
     layers: list[nn.Cell] = []
     in_channels = 3
     for v in VGG16_LAYERS:
@@ -62,7 +69,7 @@ def make_layers(
         )
         layers.append(conv)
         if batch_norm:
-            layers.append(nn.BatchNorm2d(v))
+            layers.append(nn.BatchNorm2d(v, use_batch_statistics=False if frozen else None))
         layers.append(nn.ReLU())
         in_channels = v
     return nn.SequentialCell(layers)
@@ -91,6 +98,7 @@ class Vgg(nn.Cell):
         batch_norm: bool = False,
         initialize_mode: str = "KaimingNormal",
         has_dropout: bool = True,
+        freeze_features: bool = False,
     ) -> None:
         super().__init__()
         if initialize_mode not in INITIALIZE_MODES:
@@ -108,7 +116,14 @@ class Vgg(nn.Cell):
             has_bias=has_bias,
             batch_norm=batch_norm,
             initialize_mode=initialize_mode,
+            frozen=freeze_features,
         )
+        # Frozen features (fine-tuning the classifier alone): no gradient reaches them, so
+        # training runs no backward pass through the convolutions, and their weights and
+        # BatchNorm statistics stay the checkpoint's.
+        self.frozen = freeze_features
+        for param in self.layers.get_parameters() if freeze_features else []:
+            param.requires_grad = False
         self.flatten = nn.Flatten()
 
         def dropout() -> nn.Cell:
@@ -153,10 +168,13 @@ class Vgg(nn.Cell):
         batch, drawn by the caller from each image's position (`randomness.dropout_keep`),
         so that a resumed run drops what the uninterrupted one did. Without them the
         Dropout cells act: their own random masks in training, the identity in eval mode."""
+        x = self.flatten(self.layers(x))
+        if self.frozen:
+            x = ops.stop_gradient(x)
         if keep1 is None:
-            return self.classifier(self.flatten(self.layers(x)))
+            return self.classifier(x)
         head = self.classifier
-        x = head[1](head[0](self.flatten(self.layers(x)))) * keep1
+        x = head[1](head[0](x)) * keep1
         x = head[4](head[3](x)) * keep2
         return head[6](x)
 
@@ -171,4 +189,5 @@ def build_net(recipe: Recipe) -> Vgg:
         batch_norm=recipe.batch_norm,
         initialize_mode=recipe.initialize_mode,
         has_dropout=recipe.has_dropout,
+        freeze_features=recipe.freeze == "features",
     )

@@ -31,7 +31,7 @@ def main(args: argparse.Namespace) -> None:
     for _ in images.decode_all(images.check, files, "predict"):  # every bad file, named
         pass
     device.start(args, recipe)
-    net, meta = checkpoint.load_net(recipe, args.pre_trained)
+    net, meta, recipe = checkpoint.load_net(recipe, args.pre_trained)
     names = meta.get("class_names") or [str(i) for i in range(recipe.num_classes)]
     out = predict(net, recipe, files, names, args.output)
     print(f"wrote {out}: {len(files)} image(s)")

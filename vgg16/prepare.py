@@ -9,7 +9,7 @@ source, so a folder of MindRecords describes itself.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from vgg16.splits import HELD_OUT
 
 SCHEMA = {"image": {"type": "bytes"}, "label": {"type": "int32"}}
 DEFAULT_VAL_FRACTION = 0.1
+DEFAULT_TEST_FRACTION = 0.1
 #: The val split's seed, 1 as the recipes' seed used to set it, so existing splits stay.
 DEFAULT_SEED = 1
 MAX_SHARDS = 1000  # MindRecord's limit
@@ -48,6 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_VAL_FRACTION,
         help="share of train held out, stratified, as the val split (default 0.1)",
     )
+    parser.add_argument(
+        "--test_fraction",
+        type=float,
+        default=DEFAULT_TEST_FRACTION,
+        help="share held out, stratified, as the test split when the layout has none, before "
+        "val is (default 0.1)",
+    )
     parser.add_argument("--shards", type=int, default=1, help="MindRecord files per split")
     parser.add_argument(
         "--seed", type=int, default=DEFAULT_SEED, help="seed of the val hold-out (default 1)"
@@ -60,6 +68,7 @@ def main(args: argparse.Namespace) -> None:
         args.data_path,
         args.output,
         val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
         shards=args.shards,
         seed=args.seed,
     )
@@ -73,26 +82,30 @@ def prepare(
     output: Path,
     *,
     val_fraction: float = DEFAULT_VAL_FRACTION,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
     shards: int = 1,
     seed: int = DEFAULT_SEED,
 ) -> dict:
     """Convert `dataset` at `data_path` to `output/<split>.mindrecord` and a manifest.
 
-    `output` is replaced only once the new folder is complete. Splits without images (such
-    as `test` for a CIFAR folder without `test_batch.bin`) are left out of the manifest.
-    A built-in dataset (digits) is generated first when `data_path` does not exist.
+    A split the raw layout lacks is held out of train: test (`test_fraction`) first, then val
+    (`val_fraction`). `output` is replaced only once the new folder is complete. Splits without
+    images (such as `test` for a CIFAR folder without `test_batch.bin`) are left out of the
+    manifest. A built-in dataset (digits) is generated first when `data_path` does not exist.
     Returns the manifest.
     """
     fmt = formats.get(dataset)
-    if not 0 <= val_fraction < 1:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    for key, fraction in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0 <= fraction < 1:
+            raise ValueError(f"{key} must be in [0, 1), got {fraction}")
     if not 1 <= shards <= MAX_SHARDS:
         raise ValueError(f"shards must be in 1..{MAX_SHARDS} (MindRecord's limit), got {shards}")
     data_path, output = Path(data_path), Path(output)
     if fmt.builtin and not data_path.exists():
         fmt.generate(data_path)
     raw = fmt.read(data_path)
-    train, val = _hold_out(raw.train[1], val_fraction, seed, data_path)
+    fractions = {HELD_OUT: val_fraction, "test": test_fraction}
+    chosen = _choose(raw, fractions, seed, data_path)
     with staged_dir(output) as tmp:
         manifest = {
             "dataset": dataset,
@@ -102,35 +115,53 @@ def prepare(
             "num_classes": len(raw.class_names),
             "seed": seed,
             "val_fraction": val_fraction,
+            **({} if "test" in raw.splits else {"test_fraction": test_fraction}),
             "shards": shards,
-            "splits": _write_splits(PreparedFolder(tmp), raw, train, val, shards),
+            "splits": _write_splits(PreparedFolder(tmp), raw, chosen, shards),
             "sources": raw.sources,
         }
         write_manifest(tmp, manifest)
     return manifest
 
 
+def _choose(
+    raw: RawSplits, fractions: dict[str, float], seed: int, source: Path
+) -> dict[str, tuple[Sequence, np.ndarray, np.ndarray]]:
+    """Per split: its items, labels and the indices of those that go in it. A split the
+    layout lacks is held out of train, stratified and seeded: test first, then val."""
+    items, labels = raw.splits["train"]
+    train = np.arange(len(labels))
+    chosen = {}
+    for split in ("test", HELD_OUT):
+        if split in raw.splits:
+            split_items, split_labels = raw.splits[split]
+            chosen[split] = (split_items, split_labels, np.arange(len(split_labels)))
+        else:
+            key = "val_fraction" if split == HELD_OUT else f"{split}_fraction"
+            train, held = _hold_out(labels, train, fractions[split], seed, source, key)
+            chosen[split] = (items, labels, held)
+    return {"train": (items, labels, train), HELD_OUT: chosen[HELD_OUT], "test": chosen["test"]}
+
+
 def _write_splits(
-    out: PreparedFolder, raw: RawSplits, train: np.ndarray, val: np.ndarray, shards: int
+    out: PreparedFolder,
+    raw: RawSplits,
+    chosen: dict[str, tuple[Sequence, np.ndarray, np.ndarray]],
+    shards: int,
 ) -> dict[str, dict]:
     """Each split's records, and what `_write_split` says of them; every bad image of every
     split is named, not only the first split's."""
-    (items, labels), (test_items, test_labels) = raw.train, raw.test
     splits, bad = {}, []
-    for split, split_items, split_labels, index in (
-        ("train", items, labels, train),
-        (HELD_OUT, items, labels, val),
-        ("test", test_items, test_labels, np.arange(len(test_labels))),
-    ):
+    for split, (items, labels, index) in chosen.items():
         if not index.size:
             continue
-        chosen = split_labels[index]
+        picked = labels[index]
         rows = (
-            {"image": data, "label": int(chosen[i])}
-            for i, data in raw.encode([split_items[i] for i in index], split)
+            {"image": data, "label": int(picked[i])}
+            for i, data in raw.encode([items[i] for i in index], split)
         )
         try:
-            splits[split] = _write_split(out, split, rows, chosen, len(raw.class_names), shards)
+            splits[split] = _write_split(out, split, rows, picked, len(raw.class_names), shards)
         except images.BadImages as error:
             bad += error.bad
     if bad:
@@ -139,25 +170,25 @@ def _write_splits(
 
 
 def _hold_out(
-    labels: np.ndarray, val_fraction: float, seed: int, source: Path
+    labels: np.ndarray, index: np.ndarray, fraction: float, seed: int, source: Path, key: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of training and validation images, sorted so files keep the source order."""
-    index = np.arange(len(labels))
-    if val_fraction == 0 or not index.size:
+    """`index` (of train's images) split into what stays and what is held out, both sorted
+    so that records keep the source's order; `key` names the fraction in errors."""
+    if fraction == 0 or not index.size:
         return index, index[:0]
     try:
-        train, val = train_test_split(
-            index, test_size=val_fraction, stratify=labels, random_state=seed
+        kept, held = train_test_split(
+            index, test_size=fraction, stratify=labels[index], random_state=seed
         )
     except ValueError as error:
         raise ValueError(
-            f"cannot hold out a stratified val_fraction={val_fraction} of the {len(labels)} "
+            f"cannot hold out a stratified {key}={fraction} of the {index.size} "
             f"training images in {source} ({error}): stratifying needs at least one held-out "
-            f"and one remaining image of each of the {np.unique(labels).size} classes, so "
-            "change val_fraction (the workflow's datasets.<name>.val_fraction, or `vgg16 "
-            "prepare --val_fraction`), or set it to 0 to hold out nothing"
+            f"and one remaining image of each of the {np.unique(labels[index]).size} classes, "
+            f"so change {key} (the workflow's datasets.<name>.{key}, or `vgg16 "
+            f"prepare --{key}`), or set it to 0 to hold out nothing"
         ) from error
-    return np.sort(train), np.sort(val)
+    return np.sort(kept), np.sort(held)
 
 
 def _write_split(

@@ -92,14 +92,16 @@ class CifarAugment:
 class ImagenetAugment:
     """The zoo's ImageNet training crop (`RandomCropDecodeResize`: area 8-100% of the image,
     aspect ratio 3/4 to 4/3, resized bilinearly to `size`) and horizontal flip, drawn for
-    each image from (seed, epoch, position). Decodes the record's JPEG itself (Pillow)."""
+    each image from (seed, epoch, position). Decodes a JPEG record itself (Pillow); takes
+    raw pixels (HWC) as they are."""
 
     def __init__(self, seed: int, epoch: int, size: tuple[int, int], flip: bool) -> None:
         self.seed, self.epoch, self.size, self.flip = seed, epoch, size, flip
 
     def __call__(self, data: np.ndarray, position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rng = generator(self.seed, _AUGMENT, self.epoch, int(position))
-        with Image.open(io.BytesIO(data.tobytes())) as image:
+        opened = Image.fromarray(data) if data.ndim == 3 else Image.open(io.BytesIO(data.tobytes()))
+        with opened as image:
             box = _random_resized_crop(rng, image.width, image.height)
             out = image.convert("RGB").resize(
                 (self.size[1], self.size[0]), Image.Resampling.BILINEAR, box=box

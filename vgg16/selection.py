@@ -40,6 +40,7 @@ def main(args: argparse.Namespace) -> None:
     recipe = from_args(args, default=run.recipe)
     group = device.start(args, recipe)
     source = open_source(args.data_path, recipe.dataset)
+    recipe = source.fit(recipe)
 
     def val_dataset() -> ms.dataset.Dataset:
         return create_dataset(

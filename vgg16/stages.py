@@ -17,10 +17,11 @@ import hashlib
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
-#: Stage name = rule name = `vgg16` command, with its one-line help. The first eight are the
-#: workflow, in its order.
+#: Stage name = rule name = `vgg16` command, with its one-line help. The first nine are the
+#: workflow's rules, in its order.
 STAGES = {
     "download": "materialise a raw dataset (URL, local path, ImageNet archives, digits)",
+    "fetch": "download one checked file: a pre-trained checkpoint for fine-tuning",
     "verify": "check a raw layout's files, labels and counts",
     "prepare": "convert a dataset to MindRecord (train/val/test)",
     "train": "train VGG16 (seed: train.py)",

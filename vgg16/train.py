@@ -56,11 +56,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=Path("output"),
         help=f"the run's folder: {TrainFolder('.').names()} (--ckpt_path: the seed's name)",
     )
-    parser.add_argument("--pre_trained", type=Path, help="checkpoint to start from (seed flag)")
+    parser.add_argument(
+        "--pre_trained",
+        type=Path,
+        help="checkpoint to start from (seed flag); a last layer of another num_classes starts "
+        "afresh",
+    )
     parser.add_argument(
         "--reinit_head",
         action="store_true",
-        help="with --pre_trained: re-initialise the last layer if num_classes differs",
+        help="kept for older command lines: what it asked for is what --pre_trained does",
     )
     parser.add_argument("--ckpt_interval", type=int, help="epochs between checkpoints (seed flag)")
     launch.add_arguments(parser)
@@ -75,12 +80,15 @@ def main(args: argparse.Namespace) -> None:
     stop = StopFlag(group)
     stop.install()
     source = open_source(args.data_path, recipe.dataset)
-    source.check(recipe)
+    recipe = source.fit(recipe)
+    if recipe.freeze != "none" and not args.pre_trained:
+        raise ValueError(
+            f"recipe key 'freeze'={recipe.freeze!r} keeps the features of a pre-trained "
+            "checkpoint: give one (--pre_trained, or the run's pre_trained)"
+        )
     net = build_net(recipe)
-    if args.pre_trained:
-        params, _ = checkpoint.read(args.pre_trained)
-        checkpoint.load_weights(net, params, source=args.pre_trained, reinit_head=args.reinit_head)
-    train(recipe, source, net, TrainFolder(args.output), group=group, stop=stop)
+    folder = TrainFolder(args.output)
+    train(recipe, source, net, folder, group=group, stop=stop, pre_trained=args.pre_trained)
 
 
 class _WithLoss(nn.Cell):
@@ -94,10 +102,12 @@ class _WithLoss(nn.Cell):
         return self.loss_fn(self.net(images, *keep), labels)
 
 
-def training_hash(recipe: Recipe) -> str:
-    """What a resumable checkpoint must match: the recipe and the code `vgg16 train` runs
-    (the files Snakemake watches for this stage, so a code edit that reruns `train` retrains)."""
-    digest = hashlib.sha256(f"{recipe.hash()} {stages.code_digest('train')}".encode())
+def training_hash(recipe: Recipe, pre_trained: str | None = None) -> str:
+    """What a resumable checkpoint must match: the recipe, the code `vgg16 train` runs (the
+    files Snakemake watches for this stage, so a code edit that reruns `train` retrains) and
+    the pre-trained checkpoint's digest (so a replaced one retrains too)."""
+    start = f" {pre_trained}" if pre_trained else ""
+    digest = hashlib.sha256(f"{recipe.hash()} {stages.code_digest('train')}{start}".encode())
     return digest.hexdigest()[:16]
 
 
@@ -286,17 +296,19 @@ def train(
     *,
     group: ProcessGroup,
     stop: StopFlag,
+    pre_trained: Path | None = None,
 ) -> list[dict]:
-    """Train `net` to `recipe.max_epoch`, resuming from the furthest checkpoint of the same
-    recipe and code in the folder. Returns the per-epoch history; raises Preempted once a
-    signal has stopped it (its position saved)."""
+    """Train `net` to `recipe.max_epoch` from `pre_trained`'s weights (if given), resuming
+    from the furthest checkpoint of the same recipe, code and start in the folder. Returns the
+    per-epoch history; raises Preempted once a signal has stopped it (its position saved)."""
     steps = _steps_per_epoch(source, recipe, group)
     lrs = learning_rates(recipe, steps)
     amp_level = device.amp_level(recipe, device.target())
     writes = group.is_main  # the one decision: the main worker writes, the others compute alike
-    keeper = _keeper(recipe, folder, source.class_names, writes)
     batch = recipe.batch_size * group.size
     report = Report(folder, len(lrs), batch, recipe.log_interval, writes)
+    start = _start_from(net, pre_trained, report)
+    keeper = _keeper(recipe, folder, source.class_names, writes, start)
     loop = Loop(
         build_train_step(net, recipe, lrs, amp_level), recipe, lrs, steps, keeper, report, stop
     )
@@ -334,19 +346,40 @@ def _steps_per_epoch(source: DataSource, recipe: Recipe, group: ProcessGroup) ->
     return steps
 
 
+def _start_from(net: nn.Cell, pre_trained: Path | None, report: Report) -> dict | None:
+    """Load the pre-trained weights into `net`, a last layer of another num_classes left
+    afresh (and said so); return the checkpoint's path and digest, or None."""
+    if pre_trained is None:
+        return None
+    params, _ = checkpoint.read(pre_trained)
+    fresh = checkpoint.load_weights(net, params, source=pre_trained, new_head=True)
+    if fresh:
+        report.say(
+            f"fine-tuning from {pre_trained}: its last layer is for "
+            f"{params[fresh[-1]].shape[0]} classes, the recipe's for "
+            f"{net.parameters_dict()[fresh[-1]].shape[0]}, so that layer starts afresh"
+        )
+    return {"path": str(pre_trained), "sha256": checkpoint.fingerprint(pre_trained)}
+
+
 def _keeper(
-    recipe: Recipe, folder: TrainFolder, class_names: list[str], writes: bool
+    recipe: Recipe,
+    folder: TrainFolder,
+    class_names: list[str],
+    writes: bool,
+    start: dict | None,
 ) -> CheckpointKeeper:
-    """The run's checkpoints as the recipe asks for them, each carrying the recipe and the
-    class names."""
+    """The run's checkpoints as the recipe asks for them, each carrying the recipe, the class
+    names and what training started from."""
     return CheckpointKeeper(
         folder.checkpoints,
-        training_hash(recipe),
+        training_hash(recipe, start["sha256"] if start else None),
         last_epoch=recipe.max_epoch,
         keep=recipe.keep_checkpoint_max,
         interval=recipe.ckpt_interval,
         recovery_steps=recipe.recovery_steps,
-        describe={"recipe": recipe.to_dict(), "class_names": class_names},
+        describe={"recipe": recipe.to_dict(), "class_names": class_names}
+        | ({"pre_trained": start} if start else {}),
         writes=writes,
     )
 

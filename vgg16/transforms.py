@@ -1,16 +1,19 @@
 """The zoo's image transforms, in the two families a recipe trains with.
 
-- `cifar`, for 32x32 pixels (CIFAR-10, digits): training pads by 4 pixels, takes a random
-  32x32 crop and flips; evaluation resizes to `image_size`, which leaves a 32x32 image's
-  pixels exactly as they are at 32 px.
-- `imagenet`, for JPEGs of any size: training takes a random resized crop (the zoo's
-  `RandomCropDecodeResize`) and flips; evaluation resizes the short side to 256/224 of the
-  crop and takes the centre.
+- `cifar`, CIFAR-style (the zoo's for CIFAR-10): training pads the decoded image by 4
+  pixels, takes a random crop of its own size, flips, and resizes to `image_size` (not at
+  all for 32x32 pixels at 32 px); evaluation resizes to `image_size`, which leaves a 32x32
+  image's pixels exactly as they are at 32 px.
+- `imagenet`, ImageNet-style (the zoo's for ImageNet): training takes a random resized crop
+  (the zoo's `RandomCropDecodeResize`, decoding a JPEG record itself) and flips; evaluation
+  resizes the short side to 256/224 of the crop and takes the centre.
+
+Either family takes either kind of record, JPEG bytes or raw pixels, of any size.
 
 Normalisation uses the recipe's 0-1 statistics scaled by 255, which equals the zoo's
 Rescale(1/255) followed by Normalize in one op. Training's random draws are `randomness`'s,
 keyed by (seed, epoch, position), so a resumed run crops and flips what the uninterrupted one
-did. Which family a recipe uses is its dataset format's (`Format.transforms`).
+did. Which family a recipe uses is its own choice (`Recipe.transforms`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from abc import ABC, abstractmethod
 
 from mindspore.dataset import vision
 
-from vgg16 import formats, randomness
+from vgg16 import randomness
 from vgg16.config import Recipe
 
 
@@ -32,34 +35,49 @@ def normalize(recipe: Recipe) -> list:
 
 
 class Family(ABC):
+    #: Whether training's random part takes pixels (JPEG records decoded first), or decodes
+    #: a JPEG record itself.
+    augments_pixels: bool
+
     @abstractmethod
     def evaluation(self, recipe: Recipe) -> list:
         """Decoded HWC uint8 RGB pixels of any size to what the network sees, before
         normalisation."""
 
     @abstractmethod
-    def augmentation(self, recipe: Recipe, epoch: int) -> tuple[randomness.Augment, list]:
+    def augmentation(
+        self, recipe: Recipe, epoch: int, shape: tuple[int, ...] | None
+    ) -> tuple[randomness.Augment, list]:
         """Training's random part, a function of (record, position), then fixed ops that
-        bring its output to the network's size, before normalisation."""
+        bring its output to the network's size, before normalisation. `shape`: the records'
+        pixels' shape when all have one (raw pixels), else None."""
 
 
 class CifarStyle(Family):
+    augments_pixels = True
+
     def evaluation(self, recipe: Recipe) -> list:
         return [vision.Resize(tuple(recipe.image_size))]
 
-    def augmentation(self, recipe: Recipe, epoch: int) -> tuple[randomness.Augment, list]:
+    def augmentation(
+        self, recipe: Recipe, epoch: int, shape: tuple[int, ...] | None
+    ) -> tuple[randomness.Augment, list]:
         size = tuple(recipe.image_size)
-        resize = [vision.Resize(size)] if size != (32, 32) else []
+        resize = [] if shape is not None and tuple(shape[:2]) == size else [vision.Resize(size)]
         return randomness.CifarAugment(recipe.seed, epoch, recipe.random_flip), resize
 
 
 class ImagenetStyle(Family):
+    augments_pixels = False
+
     def evaluation(self, recipe: Recipe) -> list:
         size = tuple(recipe.image_size)
         short_side = round(size[0] * 256 / 224)  # 256 for the zoo's 224 px
         return [vision.Resize(short_side), vision.CenterCrop(size)]
 
-    def augmentation(self, recipe: Recipe, epoch: int) -> tuple[randomness.Augment, list]:
+    def augmentation(
+        self, recipe: Recipe, epoch: int, shape: tuple[int, ...] | None
+    ) -> tuple[randomness.Augment, list]:
         size = tuple(recipe.image_size)
         return randomness.ImagenetAugment(recipe.seed, epoch, size, recipe.random_flip), []
 
@@ -68,7 +86,7 @@ FAMILIES: dict[str, Family] = {"cifar": CifarStyle(), "imagenet": ImagenetStyle(
 
 
 def family(recipe: Recipe) -> Family:
-    return FAMILIES[formats.get(recipe.dataset).transforms]
+    return FAMILIES[recipe.transforms]
 
 
 def evaluation(recipe: Recipe, *, normalized: bool = True) -> list:

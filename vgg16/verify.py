@@ -20,7 +20,9 @@ from vgg16.atomic import write_text
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", choices=formats.NAMES, required=True, help="raw layout")
     parser.add_argument("--data_path", type=Path, required=True)
-    parser.add_argument("--num_classes", type=int, required=True)
+    parser.add_argument(
+        "--num_classes", type=int, help="classes the data must have (default: as it has)"
+    )
     parser.add_argument(
         "--expect",
         action="append",
@@ -50,7 +52,7 @@ def main(args: argparse.Namespace) -> None:
 
 
 def verify(
-    dataset: str, raw: Path, *, num_classes: int, expect: dict[str, int] | None = None
+    dataset: str, raw: Path, *, num_classes: int | None, expect: dict[str, int] | None = None
 ) -> dict:
     """Check the raw layout of `dataset` in `raw` and return counts per split and class.
 
@@ -72,8 +74,8 @@ def verify(
         pass
     return {
         "dataset": dataset,
-        "num_classes": num_classes,
-        "raw_splits": fmt.raw_splits,
+        "num_classes": len(next(iter(survey.per_class.values()))),
+        "raw_splits": fmt.layout(raw),
         "splits": splits,
         "files": survey.files,
         "skipped": [

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from vgg16.splits import HELD_OUT
+from vgg16.splits import SPLITS
 
 #: The shipped recipes, one per format, named after it (config/recipes/<format>.yaml).
 RECIPES = Path(__file__).resolve().parents[2] / "config" / "recipes"
@@ -53,12 +53,11 @@ class Survey:
 
 @dataclass(frozen=True)
 class RawSplits:
-    """A raw layout as `prepare` converts it: items (pixel arrays or image paths) with
-    labels, and how to turn the chosen items into (position among them, bytes a record
-    stores)."""
+    """A raw layout as `prepare` converts it: the items (pixel arrays or image paths) and
+    labels of each split it has (train always; `prepare` holds out the others it lacks), and
+    how to turn the chosen items into (position among them, bytes a record stores)."""
 
-    train: tuple[Sequence[Any], np.ndarray]
-    test: tuple[Sequence[Any], np.ndarray]
+    splits: dict[str, tuple[Sequence[Any], np.ndarray]]
     encode: Callable[[list[Any], str], Iterator[tuple[int, bytes]]]
     encoding: str
     image_shape: list[int] | None
@@ -71,12 +70,13 @@ class Format(ABC):
 
     #: The name in configs, recipes and `--dataset`.
     name: str
-    #: Classes of the official dataset: what `verify` checks unless a config says otherwise.
-    num_classes: int
-    #: Split -> the raw files (glob pattern) or folder that hold it; `val` is never here: it
-    #: is held out of train by `prepare` (`splits.HELD_OUT`).
+    #: Classes of the official dataset: what `verify` checks unless a config says otherwise;
+    #: None: as many as the data has.
+    num_classes: int | None
+    #: Split -> the raw files (glob pattern) or folder that hold it; `prepare` holds out of
+    #: train a split the layout lacks.
     raw_splits: dict[str, str]
-    #: The transforms family a recipe for this format trains with (`transforms.FAMILIES`).
+    #: The transforms family of the recipes written for this format (`config.TRANSFORMS`).
     transforms: str
     #: How the raw layout holds its images (`ENCODINGS`), and their shape when fixed.
     encoding: str
@@ -95,7 +95,13 @@ class Format(ABC):
     def describe_splits(self) -> str:
         """One line for error messages: where each split comes from."""
         parts = [f"{split} <- {where}" for split, where in self.raw_splits.items()]
-        return f"{', '.join(parts)}, {HELD_OUT} <- held out of train by prepare"
+        held_out = [split for split in SPLITS if split not in self.raw_splits]
+        parts += [f"{split} <- held out of train by prepare" for split in held_out]
+        return ", ".join(parts)
+
+    def layout(self, raw: Path) -> dict[str, str]:
+        """What holds each split in `raw`, for `verify`'s report."""
+        return dict(self.raw_splits)
 
     def check_split(self, split: str, what: str) -> None:
         """Raise ValueError unless the raw layout has `split`; `what` names who asked."""
@@ -133,9 +139,10 @@ class Format(ABC):
         them: what the input pipeline reads when training on the raw layout."""
 
     @abstractmethod
-    def survey(self, raw: Path, num_classes: int) -> Survey:
-        """Check the layout and count its images per split and class, opening no image:
-        a layout mistake fails in seconds, not after hours of decoding."""
+    def survey(self, raw: Path, num_classes: int | None) -> Survey:
+        """Check the layout (against `num_classes`, when given) and count its images per
+        split and class, opening no image: a layout mistake fails in seconds, not after hours
+        of decoding."""
 
     @abstractmethod
     def read(self, raw: Path) -> RawSplits:

@@ -67,8 +67,10 @@ class Cifar10(Format):
     def records(self, split: Split) -> Pixels:
         return Pixels(*read_batches(list(split.files)))
 
-    def survey(self, raw: Path, num_classes: int) -> Survey:
-        """Every batch is a whole number of records, every label below `num_classes`."""
+    def survey(self, raw: Path, num_classes: int | None) -> Survey:
+        """Every batch is a whole number of records, every label below `num_classes` (by
+        default the class names')."""
+        num_classes = num_classes or len(self.class_names(raw))
         found = find_batches(raw)
         per_class = {}
         for split, paths in found.items():
@@ -84,8 +86,8 @@ class Cifar10(Format):
         files = find_batches(raw)
         class_names = self.class_names(raw)
         return RawSplits(
-            train=read_batches(files["train"], len(class_names)),
-            test=read_batches(files["test"], len(class_names)),
+            # test_batch.bin or not, no test split is held out of CIFAR's train batches
+            splits={split: read_batches(found, len(class_names)) for split, found in files.items()},
             encode=_pixel_bytes,
             encoding=self.encoding,
             image_shape=list(IMAGE_SHAPE),

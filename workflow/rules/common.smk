@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 import shlex
 import sys
+import urllib.parse
 
 from snakemake.utils import validate
 
@@ -15,7 +16,7 @@ validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 ROOT = Path(workflow.basedir)
 sys.path.insert(0, str(ROOT))
 from vgg16 import formats
-from vgg16.config import check_dataset, load_recipe
+from vgg16.config import fit, load_recipe
 from vgg16.layout import Results
 from vgg16.stages import code_files
 
@@ -40,34 +41,77 @@ def run_folder(stage):
 
 
 def num_classes_of(spec):
+    """The classes verify checks: the config's, else the format's (None: the data's own)."""
     return spec.get("num_classes", formats.get(spec["format"]).num_classes)
 
 
-# Each dataset's format, and each run's recipe and overrides, resolved and checked now: an
-# unknown format, a misspelt key, a bad value or a missing recipe file stops even a dry run,
-# before hours of data conversion.
-for _name, _data in config["datasets"].items():
-    try:
-        formats.get(_data["format"])
-    except ValueError as _err:
-        raise ValueError(f"config datasets.{_name}.format: {_err}") from None
-for _run, _spec in config["runs"].items():
-    if _spec["dataset"] not in config["datasets"]:
+def classes_known(spec):
+    """A dataset's number of classes if known before anything runs: `num_classes_of`, else
+    the class folders of a local folder (a folders dataset), else None (the data will say).
+    """
+    known = num_classes_of(spec)
+    if (
+        known is None
+        and Path(spec.get("data_path", "")).is_dir()
+        and "data_path" in spec
+    ):
+        known = len(formats.get(spec["format"]).class_names(Path(spec["data_path"])))
+    return known
+
+
+def check_dataset(spec):
+    """Its format exists, can take its source, and a local folder of class folders has
+    classes to count."""
+    formats.check_source(spec)
+    classes_known(spec)
+
+
+def run_overrides(run):
+    """The run's recipe overrides; for data whose classes are its own (folders), the data's
+    number unless the run sets one (None: read from the data when training starts)."""
+    spec = config["runs"][run]
+    data = config["datasets"][spec["dataset"]]
+    if num_classes_of(data) is not None or "num_classes" in spec["set"]:
+        return spec["set"]
+    return {**spec["set"], "num_classes": classes_known(data)}
+
+
+def check_run(run, spec):
+    """Its dataset exists, its recipe and overrides resolve, the recipe fits the data's
+    classes, and a local pre-trained checkpoint is there; errors name the run and the key.
+    """
+    where = f"config runs.{run}"
+    if spec["dataset"] not in config["datasets"]:
         raise ValueError(
-            f"config runs.{_run}.dataset: {_spec['dataset']!r} is not one of the datasets "
+            f"{where}.dataset: {spec['dataset']!r} is not one of the datasets "
             f"{sorted(config['datasets'])}"
         )
-    _data = config["datasets"][_spec["dataset"]]
     try:
-        _recipe = load_recipe(_spec["recipe"], overrides=_spec["set"])
-        check_dataset(
-            _recipe,
-            _data["format"],
-            num_classes_of(_data),
-            f"dataset {_spec['dataset']!r}",
-        )
+        recipe = load_recipe(spec["recipe"], overrides=run_overrides(run))
+    except (FileNotFoundError, ValueError) as err:
+        raise ValueError(f"{where}: {err}") from None
+    classes = classes_known(config["datasets"][spec["dataset"]])
+    if classes is not None:
+        key = f"{where}.set.num_classes" if "num_classes" in spec["set"] else where
+        try:
+            fit(recipe, classes, f"dataset {spec['dataset']!r}")
+        except ValueError as err:
+            raise ValueError(f"{key}: {err}") from None
+    pre_trained = spec.get("pre_trained")
+    if isinstance(pre_trained, str) and not Path(pre_trained).is_file():
+        raise FileNotFoundError(f"{where}.pre_trained: {pre_trained} does not exist")
+
+
+# Each dataset and run resolved and checked now: an unknown format, a misspelt key, a bad
+# value, a missing recipe or checkpoint, or a recipe that does not fit its data's classes stops
+# even a dry run, before hours of data conversion.
+for _name, _data in config["datasets"].items():
+    try:
+        check_dataset(_data)
     except (FileNotFoundError, ValueError) as _err:
-        raise ValueError(f"config runs.{_run}: {_err}") from None
+        raise ValueError(f"config datasets.{_name}: {_err}") from None
+for _run, _spec in config["runs"].items():
+    check_run(_run, _spec)
 
 
 def code(stage):
@@ -96,8 +140,10 @@ def source_flags(wildcards):
     return " ".join(flags)
 
 
-def num_classes(wildcards):
-    return num_classes_of(dataset_of(wildcards))
+def classes_flag(wildcards):
+    """The classes verify checks, when the config or the format says (else the data's)."""
+    known = num_classes_of(dataset_of(wildcards))
+    return "" if known is None else f"--num_classes {known}"
 
 
 def expect_flags(wildcards):
@@ -133,8 +179,34 @@ def run_recipe(wildcards):
 
 def recipe_flags(wildcards):
     """The run's recipe overrides as `--set key=value` (values as JSON, which YAML reads)."""
-    pairs = sorted(run_spec(wildcards)["set"].items())
+    pairs = sorted(run_overrides(wildcards.run).items())
     return " ".join(f"--set {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in pairs)
+
+
+def pre_trained_digest(spec):
+    return spec.get("md5") or spec["sha256"]
+
+
+def pre_trained(wildcards):
+    """The checkpoint a run starts from (none, a local file, or a download shared by every
+    run that names its URL): an input of `train`, so that replacing it retrains."""
+    start = run_spec(wildcards).get("pre_trained")
+    if start is None or isinstance(start, str):
+        return [start] if start else []
+    name = Path(urllib.parse.urlparse(start["url"]).path).name
+    return [RESULTS.pretrained(pre_trained_digest(start), name)]
+
+
+def fetch_flags(wildcards):
+    """The URL and digest of the checkpoint downloaded as `{digest}`."""
+    for spec in config["runs"].values():
+        start = spec.get("pre_trained")
+        if isinstance(start, dict) and pre_trained_digest(start) == wildcards.digest:
+            digests = (
+                f"--{key} {start[key]}" for key in ("md5", "sha256") if key in start
+            )
+            return f"--url {shlex.quote(start['url'])} {' '.join(digests)}"
+    raise ValueError(f"no run's pre_trained has the digest {wildcards.digest}")
 
 
 def workers(wildcards):

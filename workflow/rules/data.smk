@@ -33,11 +33,11 @@ rule verify:
     params:
         vgg16=VGG16,
         format=lambda w: dataset_of(w)["format"],
-        num_classes=num_classes,
+        num_classes=classes_flag,
         expect=expect_flags,
     shell:
         "{params.vgg16} verify --dataset {params.format} --data_path {input.raw} "
-        "--num_classes {params.num_classes} {params.expect} --output {output} > {log} 2>&1"
+        "{params.num_classes} {params.expect} --output {output} > {log} 2>&1"
 
 
 rule prepare:
@@ -59,9 +59,27 @@ rule prepare:
         format=lambda w: dataset_of(w)["format"],
         folder=prepared_folder,
         val_fraction=lambda w: dataset_of(w)["val_fraction"],
+        test_fraction=lambda w: dataset_of(w)["test_fraction"],
         shards=lambda w: dataset_of(w)["shards"],
         seed=lambda w: dataset_of(w)["seed"],
     shell:
         "{params.vgg16} prepare --dataset {params.format} --data_path {input.raw} "
         "--output {params.folder} --val_fraction {params.val_fraction} "
+        "--test_fraction {params.test_fraction} "
         "--shards {params.shards} --seed {params.seed} > {log} 2>&1"
+
+
+rule fetch:
+    output:
+        RESULTS.pretrained("{digest}", "{name}"),
+    log:
+        RESULTS.log("fetch", "{digest}"),
+    retries: 2
+    resources:
+        runtime=120,
+        mem_mb=2000,
+    params:
+        vgg16=VGG16,
+        source=fetch_flags,
+    shell:
+        "{params.vgg16} fetch {params.source} --output {output} > {log} 2>&1"

@@ -5,6 +5,7 @@ rule train:
     input:
         manifest=run_manifest,
         recipe=run_recipe,
+        pre_trained=pre_trained,
         code=code("train"),
     output:
         history=RUN.train.history,
@@ -31,6 +32,9 @@ rule train:
         folder=run_folder("train"),
         overrides=recipe_flags,
         parallel=parallel_flags,
+        start=lambda w, input: (
+            f"--pre_trained {input.pre_trained}" if input.pre_trained else ""
+        ),
     shell:
         "{params.vgg16} train --config {input.recipe} {params.overrides} {params.parallel} "
-        "--data_path {params.data} --output {params.folder} > {log} 2>&1"
+        "{params.start} --data_path {params.data} --output {params.folder} > {log} 2>&1"
