@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mindspore as ms
 import numpy as np
 import pytest
 from conftest import sets
@@ -166,3 +167,59 @@ def test_sigkill_loses_at_most_the_recovery_interval(vgg16, tiny_data, uninterru
     assert resumed, log
     assert 0 <= done - int(resumed[1]) <= 3  # steps of epoch 2 trained twice
     assert_same_run(tmp_path, uninterrupted)
+
+
+@pytest.fixture(scope="module")
+def seven_classes(tmp_path_factory) -> Path:
+    """A checkpoint of another num_classes (7, the data has 10), saved as the zoo saves one:
+    weights only, no metadata; BatchNorm's statistics set apart from its initial ones, so
+    that keeping them means keeping the checkpoint's."""
+    from vgg16.config import load_recipe
+    from vgg16.model import build_net
+
+    ms.set_seed(5)
+    net = build_net(load_recipe(dataset="digits", overrides={"num_classes": 7}))
+    for param in net.get_parameters():
+        if "moving_" in param.name:
+            param.set_data(ms.Tensor(np.full(param.shape, 0.5, np.float32)))
+    path = tmp_path_factory.mktemp("pretrained") / "seven.ckpt"
+    ms.save_checkpoint(net, str(path))
+    return path
+
+
+def _fine_tune(vgg16, data: Path, run: Path, start: Path, *settings: str) -> str:
+    settings = sets("max_epoch=1", "warmup_epochs=0", "batch_size=16", *settings)
+    return vgg16(
+        "train", "--data_path", data, "--output", run, "--pre_trained", start, *settings
+    ).stdout
+
+
+def test_fine_tuning_with_frozen_features_keeps_them_to_the_bit(
+    vgg16, tiny_data, seven_classes, tmp_path
+):
+    """Every features parameter and BatchNorm statistic stays the checkpoint's, the last layer
+    has the data's 10 classes; without freezing, the features move."""
+    log = _fine_tune(vgg16, tiny_data, tmp_path / "frozen", seven_classes, "freeze=features")
+    assert "its last layer is for 7 classes, the recipe's for 10, so that layer starts" in log
+    start = {k: v.asnumpy() for k, v in ms.load_checkpoint(str(seven_classes)).items()}
+    frozen = tensors(at_epoch(tmp_path / "frozen" / "ckpt", 1))
+    features = [k for k in start if k.startswith("layers.")]
+    assert len(features) == 13 * 5  # conv weight, BatchNorm gamma, beta and both statistics
+    assert all(np.array_equal(frozen[k], start[k]) for k in features)
+    assert frozen["classifier.6.weight"].shape == (10, 4096)
+    assert not np.array_equal(frozen["classifier.0.weight"], start["classifier.0.weight"])
+    assert not [k for k in frozen if k.startswith("moments.layers.")]  # nothing to optimise
+
+    _fine_tune(vgg16, tiny_data, tmp_path / "free", seven_classes)
+    free = tensors(at_epoch(tmp_path / "free" / "ckpt", 1))
+    moved = [k for k in features if not np.array_equal(free[k], start[k])]
+    assert "layers.0.weight" in moved and "layers.1.moving_mean" in moved
+
+
+def test_freezing_without_a_checkpoint_to_keep_is_refused(vgg16, tiny_data, tmp_path):
+    result = vgg16(*train_args(tiny_data, tmp_path, "freeze=features"), check=False)
+    assert result.returncode == 1
+    assert "recipe key 'freeze'='features' keeps the features of a pre-trained checkpoint" in (
+        result.stderr
+    )
+    assert not (tmp_path / "ckpt").exists()
