@@ -62,6 +62,7 @@ bench: $(STAMP)-bench
 	$(BIN)/python bench/verify_decode.py
 	$(BIN)/python bench/determinism.py
 	$(BIN)/python bench/distributed.py
+	$(BIN)/python bench/fine_tune.py
 
 clean:
 	rm -rf $(VENV) results/data results/runs mutants
