@@ -73,7 +73,7 @@ rule fetch:
     output:
         RESULTS.pretrained("{digest}", "{name}"),
     log:
-        RESULTS.log("fetch", "{digest}"),
+        RESULTS.log("fetch", "{digest}/{name}"),
     retries: 2
     resources:
         runtime=120,
