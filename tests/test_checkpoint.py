@@ -277,3 +277,14 @@ def test_publishing_keeps_the_weights_and_metadata_and_drops_the_optimiser_state
     assert loaded_meta == meta
     for a, b in zip(net.get_parameters(), loaded.get_parameters(), strict=True):
         np.testing.assert_array_equal(a.asnumpy(), b.asnumpy())
+
+
+def test_a_recipe_that_leaves_num_classes_open_takes_the_checkpoints(tmp_path: Path):
+    """What `predict` and `export` do with a recipe for your own images (num_classes: null)."""
+    path = tmp_path / "seven.ckpt"
+    checkpoint.save(_net(num_classes=7), path, {"class_names": list("abcdefg")})
+    net, meta, fitted = checkpoint.load_net(load_recipe(dataset="folders", overrides={
+        "image_size": "32,32", "batch_norm": True, "has_bias": False, "pad_mode": "same",
+        "padding": 0}), path)  # fmt: skip
+    assert fitted.num_classes == 7 and meta["class_names"] == list("abcdefg")
+    assert net.classifier[6].weight.shape == (7, 4096)
