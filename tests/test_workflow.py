@@ -419,12 +419,16 @@ def test_recipe_mistakes_stop_the_dry_run_naming_the_run_and_key(tmp_path):
             {"tiny": {"dataset": "tiny", "recipe": "nope.yaml"}},
             "recipe file nope.yaml does not exist",
         ),
-        ({"tiny": tiny_run(num_classes=7)}, "has 10 classes but the recipe's num_classes is 7"),
+        (
+            {"tiny": tiny_run(num_classes=7)},
+            "runs.tiny.set.num_classes: dataset 'tiny' has 10 classes but the recipe's "
+            "num_classes is 7",
+        ),
     ]
     for runs, message in cases:
         result = snakemake(workdir, "--dry-run", *write_config(workdir, runs), check=False)
         text = result.stdout + result.stderr
-        assert result.returncode != 0 and "config runs.tiny:" in text and message in text, text
+        assert result.returncode != 0 and "config runs.tiny" in text and message in text, text
 
 
 @pytest.mark.parametrize("config", ["config/config.yaml", "config/cifar10.yaml",
