@@ -85,6 +85,21 @@ def tiny_data(tiny_source) -> Path:
 
 
 @pytest.fixture
+def fsynced(monkeypatch) -> list[Path]:
+    """Every file or folder `os.fsync` is called on from now on, in order (the path its
+    descriptor was opened with, read back from /proc)."""
+    synced: list[Path] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return synced
+
+
+@pytest.fixture
 def pynative():
     """Eager execution: shape and gradient checks need no graph compilation (seconds each)."""
     ms.set_context(mode=ms.PYNATIVE_MODE)

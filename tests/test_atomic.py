@@ -71,3 +71,20 @@ def test_a_failed_swap_puts_the_old_folder_back(tmp_path: Path) -> None:
         _swap_in(tmp_path / "vanished", final)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert (final / "old.txt").read_text() == "old"
+
+
+def test_a_file_write_is_durable_file_first_then_its_folder(tmp_path: Path, fsynced) -> None:
+    path = write_text(tmp_path / "a" / "b.txt", "b")
+    assert fsynced == [tmp_path / "a" / ".b.txt.tmp", tmp_path / "a"]
+    assert path.read_text() == "b"
+
+
+def test_a_staged_folder_is_durable_before_it_is_swapped_in(tmp_path: Path, fsynced) -> None:
+    """Every file, then every folder deepest first, then the parent that gains the new name."""
+    final = tmp_path / "out"
+    with staged_dir(final) as tmp:
+        (tmp / "sub").mkdir()
+        (tmp / "sub" / "x").write_text("x")
+        (tmp / "y").write_text("y")
+    assert fsynced == [tmp / "sub" / "x", tmp / "sub", tmp / "y", tmp, tmp_path]
+    assert (final / "sub" / "x").read_text() == "x"

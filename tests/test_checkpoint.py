@@ -1,6 +1,9 @@
 """Checkpoints: self-describing, atomic, strictly loaded; temporary files are never listed."""
 
+import errno
 import os
+import re
+import zlib
 from pathlib import Path
 
 import mindspore as ms
@@ -288,3 +291,118 @@ def test_a_recipe_that_leaves_num_classes_open_takes_the_checkpoints(tmp_path: P
         "padding": 0}), path)  # fmt: skip
     assert fitted.num_classes == 7 and meta["class_names"] == list("abcdefg")
     assert net.classifier[6].weight.shape == (7, 4096)
+
+
+def _cut(path: Path, keep: int) -> bytes:
+    """`path` cut to its first `keep` bytes; returns them."""
+    data = path.read_bytes()[:keep]
+    path.chmod(0o644)  # MindSpore leaves checkpoints read-only
+    path.write_bytes(data)
+    return data
+
+
+def test_every_checkpoint_ends_in_a_crc_of_what_precedes_it(tmp_path: Path):
+    path = tmp_path / "a.ckpt"
+    checkpoint.save(Tiny(1.0), path, {"epoch": 1})
+    data = path.read_bytes()
+    assert data[-17:-10] == b"crc_num"
+    assert int.from_bytes(data[-10:], "big") == zlib.crc32(data[:-17])
+
+
+@pytest.mark.parametrize(
+    "damage,reason",
+    [
+        (lambda data: data[: len(data) // 2], "it cannot be parsed, and it ends without a CRC32"),
+        (lambda data: data[:-17], "it ends without a CRC32 (cut short?)"),  # the CRC alone lost
+        (lambda data: data[:40] + bytes([data[40] ^ 1]) + data[41:], "CRC32 does not match"),
+    ],
+    ids=["half", "crc-lost", "one-bit"],
+)
+def test_a_damaged_checkpoint_is_named_with_the_reason(tmp_path: Path, damage, reason):
+    path = tmp_path / "a.ckpt"
+    checkpoint.save(Tiny(1.0), path, {"epoch": 1})
+    data = damage(path.read_bytes())
+    path.chmod(0o644)
+    path.write_bytes(data)
+    with pytest.raises(checkpoint.Damaged, match=re.escape(reason)) as caught:
+        checkpoint.read(path)
+    assert str(caught.value).startswith(f"checkpoint {path} is damaged: ")
+    with pytest.raises(checkpoint.Damaged, match=re.escape(reason)):
+        checkpoint.read(path, meta_only=True)
+
+
+def test_a_checkpoint_of_ours_must_end_in_its_crc_a_foreign_one_need_not(tmp_path, recipe):
+    zoo = tmp_path / "zoo.ckpt"
+    ms.save_checkpoint(Tiny(1.0), str(zoo))  # the zoo's: no CRC, no metadata
+    assert set(checkpoint.read(zoo)[0]) == {"w"}
+    with pytest.raises(checkpoint.Damaged, match=re.escape("it ends without a CRC32")):
+        checkpoint.read(zoo, ours=True)  # as the keeper reads its run's folder
+
+
+def test_a_damaged_newest_checkpoint_is_set_aside_and_the_newest_whole_one_resumed(
+    tmp_path, capsys
+):
+    keeper = _keeper(tmp_path, recovery_steps=3)
+    for epoch in (1, 2):
+        keeper.after_epoch(Tiny(epoch), epoch, _position(10 * epoch), stopping=False)
+    keeper.after_step(Tiny(9), _position(24, mid_epoch=True), stopping=False)
+    newest, recovery = keeper.epoch_path(2), keeper.recovery
+    cut = _cut(newest, newest.stat().st_size // 2)
+    _cut(recovery, recovery.stat().st_size - 1)
+
+    reader = _keeper(tmp_path, writes=False)  # another worker: it skips them, moves nothing
+    assert reader.resume_point(10)["path"] == keeper.epoch_path(1)
+    assert newest.exists() and recovery.exists()
+
+    assert keeper.resume_point(10)["path"] == keeper.epoch_path(1)
+    damaged = tmp_path / checkpoint.DAMAGED_DIR
+    assert (damaged / newest.name).read_bytes() == cut  # never deleted, kept as it was
+    assert (damaged / recovery.name).is_file()
+    assert not newest.exists() and not recovery.exists()
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"moved {newest.name} (damaged: it ends without a CRC32 (cut short?)) to "
+        f"{damaged / newest.name}",
+        f"moved {recovery.name} (damaged: it ends without a CRC32 (cut short?)) to "
+        f"{damaged / recovery.name}",
+    ]
+    # The same epoch damaged again after the rerun: the first damaged copy is not overwritten.
+    keeper.after_epoch(Tiny(2), 2, _position(20), stopping=False)
+    _cut(newest, 100)
+    assert keeper.resume_point(10)["path"] == keeper.epoch_path(1)
+    assert (damaged / newest.name).read_bytes() == cut
+    assert (damaged / f"{newest.name}.1").stat().st_size == 100
+
+
+def test_a_full_disk_during_a_save_leaves_the_earlier_checkpoints_whole(tmp_path, monkeypatch):
+    """ENOSPC half-way through writing epoch 2 (as MindSpore meets it: some bytes written,
+    then the error): the error reaches the caller, epoch 1 still loads, nothing half-written
+    is left to be found by a resume or `select`."""
+    keeper = _keeper(tmp_path)
+    keeper.after_epoch(Tiny(1.0), 1, _position(10), stopping=False)
+    real_save = ms.save_checkpoint
+
+    def disk_full(cell, name, **kwargs):
+        real_save(cell, name, **kwargs)
+        Path(name).chmod(0o644)
+        _cut(Path(name), 50)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), name)
+
+    monkeypatch.setattr(checkpoint.ms, "save_checkpoint", disk_full)
+    with pytest.raises(OSError, match="No space left on device") as caught:
+        keeper.after_epoch(Tiny(2.0), 2, _position(20), stopping=False)
+    assert caught.value.errno == errno.ENOSPC
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        checkpoint.checkpoint_name(1)
+    ]
+    monkeypatch.undo()
+    assert keeper.resume_point(10)["path"] == keeper.epoch_path(1)
+    params, _ = checkpoint.read(keeper.epoch_path(1))
+    assert params["w"].asnumpy().tolist() == [1.0, 1.0]
+
+
+def test_a_save_is_durable_file_first_then_its_folder(tmp_path, fsynced):
+    """The data must be on disk before the rename that publishes it, and the rename after."""
+    path = tmp_path / "ckpt" / "a.ckpt"
+    checkpoint.save(Tiny(1.0), path, {"epoch": 1})
+    assert fsynced == [path.parent / checkpoint.TMP_DIR / path.name, path.parent]

@@ -9,7 +9,7 @@ def test_a_runs_files_are_where_the_readme_says():
     run = Results("results").run("lr05")
     root = Path("results/runs/lr05")
     assert run.train.files() == [root / "train/history.csv", root / "train/recipe.yaml",
-                                 root / "train/ckpt"]  # fmt: skip
+                                 root / "train/ckpt", root / "train/.lock"]  # fmt: skip
     assert run.select.files() == [root / "select/selection.csv", root / "select/best.ckpt"]
     assert run.eval.files() == [root / "eval/metrics.json", root / "eval/confusion.csv",
                                 root / "eval/mistakes.csv", root / "eval/mistakes.npz"]  # fmt: skip

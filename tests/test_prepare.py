@@ -4,6 +4,7 @@ and vgg16.data reading the manifest."""
 import hashlib
 import json
 import re
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -195,6 +196,10 @@ def _four_classes(folder: Path, *batches: list[int], test: list[int]) -> Path:
     return folder
 
 
+def _crc32(path: Path) -> str:
+    return f"crc32:{zlib.crc32(path.read_bytes()):08x}"
+
+
 def test_manifest_counts_every_class_even_when_a_split_lacks_it(tmp_path: Path) -> None:
     src = _four_classes(tmp_path / "src", [0, 1, 2, 3], [3, 2, 1], test=[1, 1, 0])
 
@@ -210,9 +215,17 @@ def test_manifest_counts_every_class_even_when_a_split_lacks_it(tmp_path: Path) 
         "val_fraction": 0,
         "shards": 1,
         "splits": {
-            "train": {"count": 7, "per_class": [1, 2, 2, 2], "files": ["train.mindrecord"]},
-            "test": {"count": 3, "per_class": [1, 2, 0, 0], "files": ["test.mindrecord"]},
-        },
+            split: {
+                "count": count,
+                "per_class": per_class,
+                "files": [f"{split}.mindrecord"],
+                "checksums": {
+                    name: _crc32(tmp_path / "mr" / name)
+                    for name in (f"{split}.mindrecord", f"{split}.mindrecord.db")
+                },
+            }
+            for split, count, per_class in [("train", 7, [1, 2, 2, 2]), ("test", 3, [1, 2, 0, 0])]
+        },  # fmt: skip
         "sources": [
             {
                 "path": str(p.resolve()),
@@ -417,3 +430,43 @@ def test_read_manifest_errors_name_the_file(tmp_path: Path) -> None:
     path.write_text(json.dumps({"dataset": "cifar10"}))
     with pytest.raises(ValueError, match="manifest.json lacks keys.*'format'"):
         read_manifest(tmp_path)
+
+
+def test_every_prepared_file_is_durable_before_the_folder_is_swapped_in(
+    tmp_path: Path, fsynced
+) -> None:
+    src = _four_classes(tmp_path / "src", [0, 1, 2, 3], [3, 2, 1], test=[1, 1, 0])
+    out = tmp_path / "mr"
+    prepare("cifar10", src, out, val_fraction=0)
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["manifest.json", "test.mindrecord", "test.mindrecord.db",
+                       "train.mindrecord", "train.mindrecord.db"]  # fmt: skip
+    staged = fsynced[-2]  # the staged folder, then the parent that gains its new name
+    assert fsynced[-1] == tmp_path and staged.parent == tmp_path
+    assert {p.name for p in fsynced[:-2] if p.parent == staged} >= set(written)
+
+
+def test_a_prepared_split_whose_file_changed_is_refused_by_name(tmp_path: Path, capsys) -> None:
+    """Each file is checked against the manifest when its split is first opened; a worker of
+    a group checks only its share of them."""
+    src = _four_classes(tmp_path / "src", [0, 1, 2, 3], [3, 2, 1], test=[1, 1, 0])
+    out = tmp_path / "mr"
+    prepare("cifar10", src, out, val_fraction=0)
+    assert open_source(out).split("train").count == 7
+    assert "checked 2 MindRecord file(s) of split 'train'" in capsys.readouterr().err
+    index = out / "train.mindrecord.db"
+    with index.open("r+b") as f:  # one byte of the index changed, the size kept
+        f.seek(100)
+        byte = f.read(1)
+        f.seek(100)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    source = open_source(out)
+    assert source.split("test").count == 3  # the other split is whole
+    damaged = f"MindRecord file {index} of split 'train' is damaged: its checksum is crc32:"
+    with pytest.raises(ValueError, match=re.escape(damaged)):
+        source.split("train")
+    # The worker whose share is the shard, not its index, finds nothing wrong.
+    shard_only = open_source(out, share=(0, 2))
+    assert shard_only.split("train").count == 7
+    with pytest.raises(ValueError, match="train.mindrecord.db"):
+        open_source(out, share=(1, 2)).split("train")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import mindspore as ms
@@ -122,3 +123,99 @@ def test_eval_metrics_equal_a_hand_computation(vgg16, setup, selected):
     for y in TEST_LABELS:
         expected[y, 3] += 1
     assert confusion == expected.tolist()
+
+
+def overwrite(path: Path, data: bytes = b"\xa5" * 4096) -> None:
+    """Bytes overwritten in the middle of a file, its size kept (as a bad sector or a stray
+    write leaves it)."""
+    with path.open("r+b") as f:
+        f.seek(path.stat().st_size // 2)
+        f.write(data)
+
+
+def truncate(path: Path) -> bytes:
+    """Cut a file to half its size (as a crash right after an unsynced save leaves it)."""
+    data = path.read_bytes()[: path.stat().st_size // 2]
+    path.chmod(0o644)  # MindSpore leaves checkpoints read-only
+    path.write_bytes(data)
+    return data
+
+
+def test_select_sets_damaged_checkpoints_aside_lists_them_and_scores_the_rest(
+    vgg16, setup, tmp_path
+):
+    """The best on val (epoch 2) overwritten, the last (epoch 3) cut short: epoch 1 is
+    published, and both are listed with their reasons and kept in ckpt/damaged/."""
+    train = tmp_path / "train"
+    shutil.copytree(setup["train"], train)
+    ckpt = train / "ckpt"
+    (ckpt / checkpoint.checkpoint_name(2)).chmod(0o644)
+    overwrite(ckpt / checkpoint.checkpoint_name(2))
+    cut = truncate(ckpt / checkpoint.checkpoint_name(3))
+
+    log = vgg16("select", "--data_path", setup["data"], "--train", train,
+                "--output", tmp_path / "selected").stdout  # fmt: skip
+
+    damaged = ckpt / checkpoint.DAMAGED_DIR
+    for epoch in (2, 3):
+        name = checkpoint.checkpoint_name(epoch)
+        assert f"moved {name} (damaged) to {damaged / name}" in log
+    assert "CRC32 does not match" in log and "without a CRC32 (cut short?)" in log
+    assert checkpoint.list_checkpoints(ckpt) == [ckpt / checkpoint.checkpoint_name(1)]
+    assert (damaged / checkpoint.checkpoint_name(3)).read_bytes() == cut  # kept as it was
+    with (tmp_path / "selected" / "selection.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["checkpoint"], r["selected"]) for r in rows] == [
+        (checkpoint.checkpoint_name(1), "True"),
+        (checkpoint.checkpoint_name(2), "False"),
+        (checkpoint.checkpoint_name(3), "False"),
+    ]
+    assert rows[0]["damaged"] == "" and float(rows[0]["val_top1"]) == 0.0
+    assert "CRC32 does not match" in rows[1]["damaged"] and rows[1]["val_top1"] == ""
+    assert "without a CRC32 (cut short?)" in rows[2]["damaged"] and rows[2]["val_top1"] == ""
+    _, meta = checkpoint.read(tmp_path / "selected" / "best.ckpt")
+    assert meta["epoch"] == 1
+
+
+def test_select_with_every_checkpoint_damaged_names_them_all(vgg16, setup, tmp_path):
+    ckpt = tmp_path / "train" / "ckpt"
+    shutil.copytree(setup["train"], tmp_path / "train")
+    for path in checkpoint.list_checkpoints(ckpt):
+        truncate(path)
+    result = vgg16("select", "--data_path", setup["data"], "--train", tmp_path / "train",
+                   "--output", tmp_path / "selected", check=False)  # fmt: skip
+    assert result.returncode == 1
+    assert f"every checkpoint in {ckpt} is damaged" in result.stderr
+    assert all(checkpoint.checkpoint_name(e) in result.stderr for e in ALWAYS)
+    assert not (tmp_path / "selected").exists()
+    assert len(checkpoint.list_checkpoints(ckpt)) == len(ALWAYS)  # nothing moved or lost
+
+
+def test_a_damaged_checkpoint_given_to_evaluate_is_named(vgg16, setup, selected, tmp_path):
+    best = tmp_path / "best.ckpt"
+    shutil.copy(selected / "best.ckpt", best)
+    best.chmod(0o644)
+    overwrite(best)
+    result = vgg16("evaluate", "--config", setup["train"] / "recipe.yaml", "--data_path",
+                   setup["data"], "--pre_trained", best, "--output", tmp_path / "eval",
+                   check=False)  # fmt: skip
+    assert result.returncode == 1
+    assert f"checkpoint {best} is damaged: its CRC32 does not match" in result.stderr
+    assert not (tmp_path / "eval").exists()
+
+
+@pytest.mark.parametrize("stage,split", [("select", "val"), ("evaluate", "test")])
+def test_a_damaged_mindrecord_shard_is_refused_by_name(vgg16, setup, selected, stage, split,
+                                                       tmp_path):  # fmt: skip
+    data = tmp_path / "data"
+    shutil.copytree(setup["data"], data)
+    shard = data / f"{split}.mindrecord"
+    overwrite(shard)
+    where = {"select": ["--train", setup["train"]],
+             "evaluate": ["--pre_trained", selected / "best.ckpt"]}[stage]  # fmt: skip
+    result = vgg16(stage, "--config", setup["train"] / "recipe.yaml", "--data_path", data,
+                   *where, "--output", tmp_path / "out", check=False)  # fmt: skip
+    assert result.returncode == 1
+    assert f"MindRecord file {shard} of split {split!r} is damaged" in result.stderr
+    assert "prepare the dataset again" in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -32,7 +32,7 @@ HISTORY_CSV = (
 def _selection_rows(*selected: bool) -> list[dict[str, str]]:
     return [
         {"checkpoint": f"e{i}.ckpt", "epoch": str(i), "val_top1": "0.5", "val_top5": "0.9",
-         "val_loss": "1.2", "selected": str(flag)}
+         "val_loss": "1.2", "selected": str(flag), "damaged": ""}
         for i, flag in enumerate(selected, start=1)
     ]  # fmt: skip
 

@@ -1,5 +1,9 @@
-"""Atomic file and folder writes: a reader (or a killed job's rerun) sees the old file or the
-new one, never half of one, because the data goes to a temporary name beside the target first."""
+"""Atomic, durable file and folder writes: a reader (or a killed job's rerun) sees the old
+file or the new one, never half of one, because the data goes to a temporary name beside the
+target first; and a write counts as done only once it would survive a power cut or a node
+crash, because the data and then the folder's new entry are `fsync`ed (as PostgreSQL and
+SQLite do). Without that, a filesystem may put the rename on disk before the data, and a crash
+right after a save leaves a checkpoint of the right name and the wrong contents."""
 
 from __future__ import annotations
 
@@ -12,14 +16,40 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def sync(path: Path) -> None:
+    """`fsync` a file, or a folder (which makes its entries' creations and renames durable)."""
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if Path(path).is_dir() else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_tree(folder: Path) -> None:
+    """`fsync` every file under `folder`, then every folder, deepest first."""
+    for parent, _, files in os.walk(folder, topdown=False):
+        for name in files:
+            sync(Path(parent) / name)
+        sync(Path(parent))
+
+
+def commit(tmp: Path, path: Path) -> Path:
+    """Make the finished file `tmp` durable, rename it onto `path`, and make the rename
+    durable."""
+    sync(tmp)
+    os.replace(tmp, path)
+    sync(Path(path).parent)
+    return Path(path)
+
+
 def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
-    """Call `write` on a temporary name in `path`'s folder, then move it onto `path`."""
+    """Call `write` on a temporary name in `path`'s folder, then `commit` it onto `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         write(tmp)
-        os.replace(tmp, path)
+        commit(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
@@ -50,7 +80,7 @@ def staged_dir(final: Path) -> Iterator[Path]:
 
     Readers of ``final`` therefore see either the previous complete folder or the new complete
     one, never a half-written one; on any exception the temporary folder is removed and
-    ``final`` is left as it was.
+    ``final`` is left as it was. Everything in it is made durable before it is swapped in.
     """
     final = Path(final)
     if final.exists() and not final.is_dir():
@@ -61,7 +91,9 @@ def staged_dir(final: Path) -> Iterator[Path]:
     tmp.mkdir()
     try:
         yield tmp
+        sync_tree(tmp)
         _swap_in(tmp, final)
+        sync(final.parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -3,15 +3,21 @@ training run's checkpoint folder.
 
 `ms.save_checkpoint` deletes an existing target before it renames its own temporary file, so
 a kill at the wrong moment loses the checkpoint. We save into a hidden `.tmp/` folder beside
-the checkpoints and `os.replace` the finished file into place; listings only look at
-`*.ckpt` files directly in the folder, so a leftover temporary file is never selected or
-loaded. Each file carries its epoch, step, training hash (recipe and code), recipe, class
-names and history, so nothing parses an epoch out of a file name.
+the checkpoints and `atomic.commit` the finished file into place (`fsync`ed, so a node crash
+cannot leave the name without the data); listings only look at `*.ckpt` files directly in the
+folder, so a leftover temporary file is never selected or loaded. Each file carries its epoch,
+step, training hash (recipe and code), recipe, class names and history, so nothing parses an
+epoch out of a file name.
+
+Each file also ends in MindSpore's CRC32 of everything before it (`crc_check=True`), checked on
+every read: a checkpoint cut short or overwritten is `Damaged`, never half-loaded. A run's own
+checkpoints must carry the CRC; one from elsewhere (the zoo's) is read if it has none.
 
 `CheckpointKeeper` owns every decision about a run's folder (timm's `CheckpointSaver` is the
 model): when to write an epoch checkpoint and which to keep, when to write the rolling recovery
 checkpoint, which checkpoints another recipe or code left (set aside, never deleted), and
-which one a resume takes. The training loop only tells it where training stands.
+which one a resume takes, moving damaged ones to `damaged/`. The training loop only tells it
+where training stands.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import hashlib
 import json
 import os
 import shutil
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +35,19 @@ import mindspore as ms
 from mindspore import nn
 from mindspore.train import serialization
 
+from vgg16.atomic import commit
 from vgg16.config import Recipe, fit
 from vgg16.model import build_net
 
 META_KEY = "vgg16_meta"
 TMP_DIR = ".tmp"
+#: Where damaged checkpoints are moved, inside the checkpoint folder: set aside, not deleted.
+DAMAGED_DIR = "damaged"
+#: MindSpore's CRC trailer: this marker and the CRC32 as 10 big-endian bytes.
+CRC_MARKER = b"crc_num"
+CRC_TRAILER = len(CRC_MARKER) + 10
+#: The metadata key that says a checkpoint was written with a CRC (read removes it).
+CRC_MARK = "crc32"
 #: The last classifier layer: re-initialised when fine-tuning to another num_classes.
 HEAD = ("classifier.6.weight", "classifier.6.bias")
 #: Optimiser state and training bookkeeping that the zoo's ModelCheckpoint (and our train
@@ -74,16 +89,42 @@ def recovery_path(ckpt_dir: Path) -> Path:
     return Path(ckpt_dir) / "recovery" / "vgg16-recovery.ckpt"
 
 
+class Damaged(ValueError):
+    """A checkpoint whose bytes are not those written: cut short, overwritten or unreadable."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"checkpoint {path} is damaged: {reason}")
+        self.path, self.reason = Path(path), reason
+
+
 def save(cell: nn.Cell | list[dict[str, Any]], path: Path, meta: dict[str, Any]) -> None:
     """Save every parameter of `cell` (weights and, for a train cell, optimiser state), or
-    the given `{"name", "data"}` list."""
+    the given `{"name", "data"}` list, with its CRC. A failed save (a full disk) leaves
+    `path` as it was and no temporary file behind."""
     tmp_dir = path.parent / TMP_DIR
     tmp_dir.mkdir(parents=True, exist_ok=True)
     tmp = tmp_dir / path.name
-    ms.save_checkpoint(cell, str(tmp), append_dict={META_KEY: json.dumps(meta)})
-    os.replace(tmp, path)
-    with contextlib.suppress(OSError):  # left when another save is under way
-        tmp_dir.rmdir()
+    try:
+        meta = {**meta, CRC_MARK: True}  # so that one that lost its CRC is known as ours
+        ms.save_checkpoint(cell, str(tmp), append_dict={META_KEY: json.dumps(meta)}, crc_check=True)
+        commit(tmp, path)
+    finally:
+        for left in (tmp, tmp.with_suffix(".tmp")):  # MindSpore's own temporary name
+            left.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # left when another save is under way
+            tmp_dir.rmdir()
+
+
+def set_aside(path: Path, folder: Path, why: str) -> Path:
+    """Move checkpoint `path` into `folder` under a name not taken there (nothing is
+    overwritten, nothing deleted), saying so in one line; return where it went."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target, n = folder / path.name, 1
+    while target.exists():
+        target, n = folder / f"{path.name}.{n}", n + 1
+    shutil.move(str(path), target)
+    print(f"moved {path.name} ({why}) to {target}", flush=True)
+    return target
 
 
 class CheckpointKeeper:
@@ -137,20 +178,23 @@ class CheckpointKeeper:
         return max(usable, key=lambda meta: meta["step"], default=None)
 
     def _resumable(self) -> list[dict[str, Any]]:
-        """Metadata (and path) of this hash's checkpoints; the writer sets the others aside."""
+        """Metadata (and path) of this hash's whole checkpoints; the writer sets the others
+        aside: damaged ones, and those of another hash."""
         found = []
         for path in [*list_checkpoints(self.folder), self.recovery]:
             try:
-                _, meta = read(path, meta_only=True)
+                _, meta = read(path, meta_only=True, ours=True)
             except FileNotFoundError:  # no recovery checkpoint, or the writer set it aside
+                continue
+            except Damaged as damage:
+                if self.writes:
+                    set_aside(path, self.folder / DAMAGED_DIR, f"damaged: {damage.reason}")
                 continue
             if meta.get("training_hash") == self.run_hash:
                 found.append({"path": path, **meta})
             elif self.writes:
                 aside = self.folder / f"previous-{meta.get('training_hash', 'unknown')}"
-                aside.mkdir(exist_ok=True)
-                shutil.move(str(path), aside / path.name)
-                print(f"moved {path.name} (another recipe or training code) to {aside}", flush=True)
+                set_aside(path, aside, "another recipe or training code")
         return found
 
     def after_step(self, cell: nn.Cell, meta: dict[str, Any], *, stopping: bool) -> None:
@@ -197,22 +241,59 @@ def list_checkpoints(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).glob("*.ckpt") if p.is_file())
 
 
-def read(path: Path, *, meta_only: bool = False) -> tuple[dict[str, ms.Parameter], dict[str, Any]]:
-    """(parameters, metadata); metadata is empty for a checkpoint not written by us (the zoo's).
+def read(
+    path: Path, *, meta_only: bool = False, ours: bool = False
+) -> tuple[dict[str, ms.Parameter], dict[str, Any]]:
+    """(parameters, metadata), the CRC checked; metadata is empty for a checkpoint not written
+    by us (the zoo's). Raises `Damaged` for a file that is not whole.
 
     `meta_only` skips the tensors (a VGG16 checkpoint is 0.3-1.1 GB) when only the metadata
-    is wanted, as when deciding which checkpoint to resume from.
+    is wanted, as when deciding which checkpoint to resume from. `ours`: the file must carry
+    a CRC, as every checkpoint `train` writes does (one cut short has lost it).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     choose = (lambda name: name == META_KEY) if meta_only else None
+    has_crc = _check_crc(path)
+    if ours and not has_crc:
+        raise Damaged(path, CUT_SHORT)
     try:
         params = ms.load_checkpoint(str(path), choice_func=choose)
     except (ValueError, RuntimeError) as err:
-        raise ValueError(f"checkpoint {path} cannot be read: {err}") from err
+        raise Damaged(
+            path, str(err) if has_crc else f"it cannot be parsed, and {CUT_SHORT}"
+        ) from err
     meta = params.pop(META_KEY, None)
-    return params, json.loads(meta) if meta else {}
+    meta = json.loads(meta) if meta else {}
+    if meta.pop(CRC_MARK, None) and not has_crc:
+        raise Damaged(path, CUT_SHORT)
+    return params, meta
+
+
+CUT_SHORT = "it ends without a CRC32 (cut short?)"
+
+
+def _check_crc(path: Path) -> bool:
+    """Whether `path` ends in a CRC (raising `Damaged` if it does not match the bytes before
+    it). Checked here rather than by MindSpore's `crc_check`, whose mismatch error is reworded
+    into one about read permissions."""
+    with path.open("rb") as file:
+        size = file.seek(0, os.SEEK_END)
+        if size < CRC_TRAILER:
+            return False
+        file.seek(size - CRC_TRAILER)
+        trailer = file.read(CRC_TRAILER)
+        if not trailer.startswith(CRC_MARKER):
+            return False
+        file.seek(0)
+        crc, left = 0, size - CRC_TRAILER
+        while left:
+            chunk = file.read(min(left, 1 << 24))
+            crc, left = zlib.crc32(chunk, crc), left - len(chunk)
+    if crc != int.from_bytes(trailer[len(CRC_MARKER) :], "big"):
+        raise Damaged(path, "its CRC32 does not match its contents (overwritten?)")
+    return True
 
 
 def fingerprint(path: Path) -> str:

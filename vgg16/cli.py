@@ -11,12 +11,15 @@ without relearning them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 from importlib import import_module
 from types import ModuleType
 
-from vgg16 import launch, stages
+from vgg16 import folder_lock, launch, stages
+from vgg16.folder_lock import FolderBusy
+from vgg16.layout import TrainFolder
 from vgg16.preemption import EXIT_CODE, Preempted
 
 #: Commands kept under an older or the seed's name.
@@ -47,6 +50,14 @@ def _stage_named(argv: list[str]) -> str | None:
     return aliases.get(first, first) if first is not None else None
 
 
+def _one_writer(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """`train`'s hold on its output folder (`folder_lock`). msrun's workers take none: the
+    command that launched them holds it for them."""
+    if args.stage != "train" or launch.in_group():
+        return contextlib.nullcontext()
+    return folder_lock.hold(TrainFolder(args.output).lock, "run folder")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     stage = _stage_named(argv)
     return build_parser(stage if stage in stages.STAGES else None).parse_args(argv)
@@ -58,11 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     if launch.in_group():
         launch.set_stop_signals(signal.SIG_DFL)
     try:
-        if launch.wanted(args):
-            launch.relaunch(argv, args)
-        else:
-            stage_module(args.stage).main(args)
-    except (FileNotFoundError, ValueError, FloatingPointError, launch.WorkerFailed) as err:
+        with _one_writer(args):
+            if launch.wanted(args):
+                launch.relaunch(argv, args)
+            else:
+                stage_module(args.stage).main(args)
+    except (OSError, ValueError, FloatingPointError, launch.WorkerFailed, FolderBusy) as err:
         print(f"vgg16 {args.command}: error: {err}", file=sys.stderr)
         return 1
     except Preempted as stopped:

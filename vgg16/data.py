@@ -4,17 +4,28 @@
 layout through its format); the result carries the splits' files, the class names, the counts
 and the encoding, and is what `train`, `select` and `evaluate` hand to the input pipeline.
 The manifest's format is defined here too, for `prepare` to write and everyone else to read.
+
+The manifest records a CRC32 of every MindRecord file (shards and their `.db` indexes), and a
+prepared split is checked against it when first opened: MindRecord stores no checksum of its
+own, and a shard overwritten in place would otherwise train without a word. Per file rather
+than per record (TFRecord's way) because MindDataset reads records in C++ that we cannot hook,
+and a whole-file CRC streams at the disk's speed over all cores before the first step.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from vgg16 import formats
 from vgg16.atomic import write_text
 from vgg16.config import Recipe, fit
 from vgg16.formats.base import Format, Split
+from vgg16.images import cpus
 from vgg16.layout import PreparedFolder
 from vgg16.splits import HELD_OUT, SPLITS
 
@@ -31,6 +42,29 @@ MANIFEST_KEYS = (
     "sources",
 )
 SPLIT_KEYS = ("count", "per_class", "files")
+#: The split key that holds each MindRecord file's checksum (older manifests lack it).
+CHECKSUMS = "checksums"
+_CHUNK = 1 << 24
+
+
+def checksum(path: Path) -> str:
+    """CRC32 of a file, read in chunks (zlib releases the GIL, so threads run in parallel)."""
+    crc = 0
+    with Path(path).open("rb") as file:
+        while chunk := file.read(_CHUNK):
+            crc = zlib.crc32(chunk, crc)
+    return f"crc32:{crc:08x}"
+
+
+def checksums(folder: Path, names: list[str]) -> dict[str, str]:
+    """The checksum of each file `names` in `folder`, over all cores."""
+    with ThreadPoolExecutor(cpus()) as pool:
+        return dict(zip(names, pool.map(lambda name: checksum(folder / name), names), strict=True))
+
+
+def index_files(shards: list[str]) -> list[str]:
+    """Each MindRecord shard with the `.db` index MindDataset reads beside it."""
+    return [name for shard in shards for name in (shard, f"{shard}.db")]
 
 
 class DataSource:
@@ -47,7 +81,12 @@ class DataSource:
         class_names: list[str],
         image_shape: tuple[int, ...] | None = None,
         splits: dict[str, Split] | None = None,
+        unchecked: dict[str, dict[str, str]] | None = None,
+        share: tuple[int, int] = (0, 1),
     ) -> None:
+        """`unchecked`: per prepared split, its files' recorded checksums, checked when the
+        split is first opened; `share`: (rank, workers), so that each worker of a group
+        checks its share of the files."""
         self.path = Path(path)
         self.format = format
         self.prepared = prepared
@@ -55,6 +94,8 @@ class DataSource:
         self.image_shape = image_shape
         self.class_names = class_names
         self._splits = dict(splits or {})
+        self._unchecked = dict(unchecked or {})
+        self.share = share
 
     @property
     def dataset(self) -> str:
@@ -75,6 +116,8 @@ class DataSource:
             found = self.format.split(self.path, name, self.class_names)
             if found is not None:
                 self._splits[name] = found
+        if name in self._unchecked:
+            self._check(name, self._unchecked.pop(name))
         if name in self._splits:
             return self._splits[name]
         if not self.prepared and name == HELD_OUT:
@@ -86,15 +129,39 @@ class DataSource:
             f"split {name!r} is not in {self.path}; available: {', '.join(self._splits)}"
         )
 
+    def _check(self, split: str, expected: dict[str, str]) -> None:
+        """Refuse a split whose MindRecord files are not those `prepare` wrote, naming one."""
+        rank, workers = self.share
+        names = sorted(expected)[rank::workers]
+        size = sum((self.path / name).stat().st_size for name in names)
+        started = time.perf_counter()
+        for name, actual in checksums(self.path, names).items():
+            if actual != expected[name]:
+                raise ValueError(
+                    f"MindRecord file {self.path / name} of split {split!r} is damaged: its "
+                    f"checksum is {actual}, {PreparedFolder(self.path).manifest} recorded "
+                    f"{expected[name]} when it was written; prepare the dataset again"
+                )
+        seconds = time.perf_counter() - started
+        print(
+            f"checked {len(names)} MindRecord file(s) of split {split!r}: {size / 1e6:.1f} MB "
+            f"in {seconds:.2f} s",
+            file=sys.stderr,
+            flush=True,
+        )
 
-def open_source(path: Path, dataset: str | None = None) -> DataSource:
-    """The prepared folder at `path` (it has a manifest), else the raw `dataset` layout there."""
+
+def open_source(
+    path: Path, dataset: str | None = None, *, share: tuple[int, int] = (0, 1)
+) -> DataSource:
+    """The prepared folder at `path` (it has a manifest), else the raw `dataset` layout there.
+    A worker of a group checks its `share` (rank, workers) of the prepared files."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"--data_path {path} does not exist")
     folder = PreparedFolder(path)
     if folder.manifest.is_file():
-        return _prepared(folder)
+        return _prepared(folder, share)
     if dataset is None:
         raise ValueError(
             f"{path} has no {folder.manifest.name}: name the raw layout's dataset (--dataset)"
@@ -110,15 +177,24 @@ def open_source(path: Path, dataset: str | None = None) -> DataSource:
     )
 
 
-def _prepared(folder: PreparedFolder) -> DataSource:
+def _prepared(folder: PreparedFolder, share: tuple[int, int]) -> DataSource:
     manifest = read_manifest(folder.path)
-    splits = {}
+    splits, unchecked = {}, {}
     for name, entry in manifest["splits"].items():
         files = tuple(folder.path.resolve() / f for f in entry["files"])
-        missing = [str(p) for p in files if not p.is_file()]
+        needed = [folder.path / f for f in index_files(entry["files"])]
+        missing = [str(f) for f in needed if not f.is_file()]
         if missing:
-            raise FileNotFoundError(f"MindRecord shards of split {name!r} not found: {missing}")
+            raise FileNotFoundError(f"MindRecord files of split {name!r} not found: {missing}")
         splits[name] = Split(entry["count"], files)
+        if CHECKSUMS in entry:
+            unchecked[name] = entry[CHECKSUMS]
+        else:
+            print(
+                f"{folder.manifest} records no checksums for split {name!r} (prepared by an "
+                "older version): its files cannot be checked",
+                file=sys.stderr,
+            )
     shape = manifest["image_shape"]
     return DataSource(
         folder.path,
@@ -128,6 +204,8 @@ def _prepared(folder: PreparedFolder) -> DataSource:
         class_names=list(manifest["class_names"]),
         image_shape=tuple(shape) if shape else None,
         splits=splits,
+        unchecked=unchecked,
+        share=share,
     )
 
 

@@ -23,7 +23,7 @@ import zipfile
 from pathlib import Path
 
 from vgg16 import formats
-from vgg16.atomic import staged_dir
+from vgg16.atomic import commit, staged_dir
 from vgg16.layout import DataFolder
 from vgg16.members import check_member, check_tar_member
 
@@ -110,7 +110,7 @@ def fetch(
     try:
         actual = _download(url, part, expected, retries=retries, timeout=timeout, backoff=backoff)
         _check_digests(url, actual, expected)
-        os.replace(part, dest)
+        commit(part, dest)
     finally:
         part.unlink(missing_ok=True)
     return dest

@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> None:
     recipe = from_args(args)
     group = device.start(args, recipe)
-    source = open_source(args.data_path, recipe.dataset)
+    source = open_source(args.data_path, recipe.dataset, share=(group.rank, group.size))
     recipe = source.fit(recipe)
     net, meta, _ = checkpoint.load_net(recipe, args.pre_trained)
     data = create_dataset(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import mindspore as ms
@@ -11,6 +10,7 @@ import numpy as np
 from mindspore import nn
 
 from vgg16 import checkpoint, config, device
+from vgg16.atomic import commit
 from vgg16.config import Recipe, from_args
 
 
@@ -38,5 +38,4 @@ def export(net: nn.Cell, recipe: Recipe, output: Path, batch_size: int = 1) -> P
     # ms.export appends ".mindir" to the name it is given.
     ms.export(net, dummy, file_name=str(output / ".vgg16.tmp"), file_format="MINDIR")
     target = output / "vgg16.mindir"
-    os.replace(output / ".vgg16.tmp.mindir", target)
-    return target
+    return commit(output / ".vgg16.tmp.mindir", target)

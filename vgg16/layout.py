@@ -87,6 +87,11 @@ class TrainFolder(_Folder):
         and an interrupted run resumes from it (`checkpoint.CheckpointKeeper`)."""
         return self.path / "ckpt"
 
+    @property
+    def lock(self) -> Path:
+        """Locked by the `vgg16 train` writing the folder (`folder_lock`), holding its pid."""
+        return self.path / ".lock"
+
 
 class SelectFolder(_Folder):
     """`vgg16 select --output`."""

@@ -2,8 +2,9 @@
 
 Converting once means training reads one indexed format whatever the source layout, and the
 validation split is held out here, seeded and stratified, so every run of every recipe sees the
-same one. The manifest records counts per class, the shard files and checksums of the
-source, so a folder of MindRecords describes itself.
+same one. The manifest records counts per class, the shard files with their checksums
+(checked by every stage that reads them) and checksums of the source, so a folder of
+MindRecords describes itself.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sklearn.model_selection import train_test_split
 
 from vgg16 import formats, images
 from vgg16.atomic import staged_dir
-from vgg16.data import write_manifest
+from vgg16.data import CHECKSUMS, checksums, index_files, write_manifest
 from vgg16.formats.base import RawSplits
 from vgg16.layout import PreparedFolder
 from vgg16.splits import HELD_OUT
@@ -227,4 +228,5 @@ def _write_split(
         "count": int(labels.size),
         "per_class": np.bincount(labels, minlength=num_classes).tolist(),
         "files": files,
+        CHECKSUMS: checksums(out.path, index_files(files)),
     }

@@ -39,7 +39,7 @@ def main(args: argparse.Namespace) -> None:
     run = TrainFolder(args.train)
     recipe = from_args(args, default=run.recipe)
     group = device.start(args, recipe)
-    source = open_source(args.data_path, recipe.dataset)
+    source = open_source(args.data_path, recipe.dataset, share=(group.rank, group.size))
     recipe = source.fit(recipe)
 
     def val_dataset() -> ms.dataset.Dataset:
@@ -63,9 +63,10 @@ def main(args: argparse.Namespace) -> None:
 
 
 def best_index(rows: list[dict[str, Any]]) -> int:
-    """The highest val top-1, ties going to the later epoch (more training at equal
-    accuracy), then to the later checkpoint."""
-    return max(range(len(rows)), key=lambda i: (rows[i]["val_top1"], rows[i]["epoch"] or 0, i))
+    """The highest val top-1 of the whole checkpoints, ties going to the later epoch (more
+    training at equal accuracy), then to the later checkpoint."""
+    scored = [i for i, row in enumerate(rows) if not row["damaged"]]
+    return max(scored, key=lambda i: (rows[i]["val_top1"], rows[i]["epoch"] or 0, i))
 
 
 def select(
@@ -78,7 +79,8 @@ def select(
     group: ProcessGroup | None = None,
 ) -> dict[str, Any]:
     """Evaluate every finished checkpoint in `ckpt_dir`; write the selection table and
-    publish the best checkpoint.
+    publish the best. A damaged checkpoint is listed with its reason, scores nothing, and is
+    moved to `damaged/` (as `train` does) once every worker has read the folder.
 
     `make_val_dataset` is called once per checkpoint, since an iterator is spent.
     """
@@ -86,14 +88,21 @@ def select(
     paths = checkpoint.list_checkpoints(ckpt_dir)
     if not paths:
         raise FileNotFoundError(f"no checkpoints (*.ckpt) in {ckpt_dir}")
-    rows = []
+    rows, damaged = [], []
     for path in paths:
-        params, meta = checkpoint.read(path)
+        row = {"checkpoint": path.name, "epoch": "", "damaged": ""}
+        try:
+            params, meta = checkpoint.read(path)
+        except checkpoint.Damaged as damage:
+            rows.append({**row, "damaged": damage.reason})
+            damaged.append(damage)
+            print(f"{path.name}: damaged, not scored: {damage.reason}", flush=True)
+            continue
         checkpoint.load_weights(net, params, source=path)
         metrics = score(net, make_val_dataset(), num_classes, group=group)
         rows.append(
             {
-                "checkpoint": path.name,
+                **row,
                 "epoch": meta.get("epoch", ""),
                 "val_top1": metrics["top1"],
                 "val_top5": metrics["top5"],
@@ -105,12 +114,20 @@ def select(
             f"loss {metrics['loss']:.4f}",
             flush=True,
         )
+    if len(damaged) == len(paths):
+        raise ValueError(
+            f"every checkpoint in {ckpt_dir} is damaged: "
+            + "; ".join(f"{d.path.name}: {d.reason}" for d in damaged)
+        )
     chosen = best_index(rows)
     for i, row in enumerate(rows):
         row["selected"] = i == chosen
     best = rows[chosen]
+    group.barrier()  # every worker has read the folder before anything leaves it
     if not group.is_main:  # every worker computed the same table; the main one writes it
         return best
+    for damage in damaged:
+        checkpoint.set_aside(damage.path, ckpt_dir / checkpoint.DAMAGED_DIR, "damaged")
     checkpoint.publish(paths[chosen], output.best)
     SELECTION.write(output.selection, rows)
     print(f"best: {best['checkpoint']} (epoch {best['epoch']}, val top1 {best['val_top1']:.4f})")

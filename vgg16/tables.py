@@ -49,8 +49,11 @@ class Table:
 
 #: One row per trained epoch.
 HISTORY = Table(("epoch", "step", "loss", "lr", "img_per_s", "seconds"))
-#: One row per scored checkpoint; `selected` is true on exactly the one `select` publishes.
-SELECTION = Table(("checkpoint", "epoch", "val_top1", "val_top5", "val_loss", "selected"))
+#: One row per checkpoint; `selected` is true on exactly the one `select` publishes, and
+#: `damaged` says why a checkpoint that is not whole was set aside unscored.
+SELECTION = Table(
+    ("checkpoint", "epoch", "val_top1", "val_top5", "val_loss", "selected", "damaged")
+)
 #: One row per run of the workflow.
 SUMMARY = Table(
     (

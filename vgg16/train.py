@@ -79,7 +79,7 @@ def main(args: argparse.Namespace) -> None:
     group = device.start(args, recipe)
     stop = StopFlag(group)
     stop.install()
-    source = open_source(args.data_path, recipe.dataset)
+    source = open_source(args.data_path, recipe.dataset, share=(group.rank, group.size))
     recipe = source.fit(recipe)
     if recipe.freeze != "none" and not args.pre_trained:
         raise ValueError(
