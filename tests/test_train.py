@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import mindspore as ms
@@ -63,8 +64,10 @@ def train_args(data: Path, run: Path, *settings: str) -> list[str]:
     return ["train", "--data_path", str(data), "--output", str(run), *sets(*RUN, *settings)]
 
 
-def interrupted(data: Path, run: Path, sig: signal.Signals, after: str, *settings: str) -> str:
-    """Start `train`, send `sig` once a progress line starts with `after`; return the output."""
+def interrupted(data: Path, run: Path, sig: signal.Signals, after: str, *settings: str,
+                meanwhile: Callable[[int], None] | None = None) -> str:  # fmt: skip
+    """Start `train`, send `sig` once a progress line starts with `after`; return the output.
+    With `meanwhile`, the process is paused (SIGSTOP) and `meanwhile(pid)` runs before `sig`."""
     cmd = [sys.executable, "-m", "vgg16", *train_args(data, run, *settings)]
     env = {**os.environ, "GLOG_v": "3"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -74,6 +77,9 @@ def interrupted(data: Path, run: Path, sig: signal.Signals, after: str, *setting
     for line in proc.stdout:
         lines.append(line)
         if line.startswith(after):
+            if meanwhile is not None:
+                proc.send_signal(signal.SIGSTOP)
+                meanwhile(proc.pid)
             proc.send_signal(sig)
             break
     lines += proc.stdout.readlines()
@@ -130,16 +136,31 @@ def test_another_seed_gives_another_run(vgg16, tiny_data, uninterrupted, tmp_pat
     assert max(float(np.abs(other[k] - same_seed[k]).max()) for k in weights) > 1e-3
 
 
-def test_resume_from_an_epoch_checkpoint_is_exact(vgg16, tiny_data, uninterrupted, tmp_path):
+def test_resume_from_an_epoch_checkpoint_is_exact_and_a_damaged_newer_one_is_set_aside(
+    vgg16, tiny_data, uninterrupted, tmp_path
+):
+    """Epoch 2's checkpoint, and epoch 3's cut short (what a crash right after an unsynced
+    save can leave): the rerun moves epoch 3's to ckpt/damaged/ in one line, resumes from
+    epoch 2 and ends exactly as the uninterrupted run."""
     (tmp_path / "ckpt").mkdir()
-    epoch2 = at_epoch(uninterrupted / "ckpt", 2)
-    shutil.copy(epoch2, tmp_path / "ckpt" / epoch2.name)
+    for epoch in (2, 3):
+        path = at_epoch(uninterrupted / "ckpt", epoch)
+        shutil.copy(path, tmp_path / "ckpt" / path.name)
+    newest, whole = at_epoch(tmp_path / "ckpt", 3), at_epoch(tmp_path / "ckpt", 2)
+    cut = truncate(newest)
+
     log = vgg16(*train_args(tiny_data, tmp_path, "keep_checkpoint_max=1")).stdout
+
+    damaged = tmp_path / "ckpt" / checkpoint.DAMAGED_DIR / newest.name
+    moved = f"moved {newest.name} (damaged: it ends without a CRC32 (cut short?)) to {damaged}"
+    assert [line for line in log.splitlines() if line.startswith("moved")] == [moved]
+    assert f"resuming from {whole} (the end of epoch 2)" in log
+    assert damaged.read_bytes() == cut  # kept as it was found
     assert "epoch 1 step" not in log and "epoch 2 step" not in log  # only epoch 3 trained
     assert saved_epochs(tmp_path / "ckpt") == [3]  # keep_checkpoint_max=1
-    moved = tensors(at_epoch(uninterrupted / "ckpt", 2))
+    moved_from = tensors(at_epoch(uninterrupted / "ckpt", 2))
     final = tensors(at_epoch(uninterrupted / "ckpt", 3))
-    assert max(float(np.abs(final[k] - moved[k]).max()) for k in final) > 1e-3
+    assert max(float(np.abs(final[k] - moved_from[k]).max()) for k in final) > 1e-3
     assert_same_run(tmp_path, uninterrupted)
 
 
@@ -159,8 +180,20 @@ def test_sigterm_mid_epoch_stops_saves_and_resumes_exactly(vgg16, tiny_data, uni
 
 
 def test_sigkill_loses_at_most_the_recovery_interval(vgg16, tiny_data, uninterrupted, tmp_path):
-    out = interrupted(tiny_data, tmp_path, signal.SIGKILL, "epoch 2 step 5/", "recovery_steps=3")
+    """Also: one train per run folder. A second one on the folder stops at once, naming it and
+    the first one's pid, and the SIGKILLed first one's lock never blocks the rerun."""
+    busy = {}
+
+    def second_train(pid: int) -> None:
+        busy[pid] = vgg16(*train_args(tiny_data, tmp_path, "recovery_steps=3"), check=False)
+
+    out = interrupted(tiny_data, tmp_path, signal.SIGKILL, "epoch 2 step 5/", "recovery_steps=3",
+                      meanwhile=second_train)  # fmt: skip
     done = max(int(s) for s in re.findall(r"epoch 2 step (\d)/8", out))
+    ((pid, second),) = busy.items()
+    assert second.returncode == 1
+    assert f"run folder {tmp_path} is in use by another vgg16 train (pid {pid})" in second.stderr
+    assert "training" not in second.stdout
 
     log = vgg16(*train_args(tiny_data, tmp_path, "recovery_steps=3")).stdout
     resumed = re.search(r"step (\d) of epoch 2", log)
@@ -223,3 +256,56 @@ def test_freezing_without_a_checkpoint_to_keep_is_refused(vgg16, tiny_data, tmp_
         result.stderr
     )
     assert not (tmp_path / "ckpt").exists()
+
+
+def truncate(path: Path) -> bytes:
+    """Cut a file to half its size (what a crash right after an unsynced save can leave)."""
+    data = path.read_bytes()[: path.stat().st_size // 2]
+    path.chmod(0o644)  # MindSpore leaves checkpoints read-only
+    path.write_bytes(data)
+    return data
+
+
+def test_a_damaged_mindrecord_shard_stops_training_before_its_first_step(vgg16, tiny_data,
+                                                                          tmp_path):  # fmt: skip
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    shard = data / "train.mindrecord"
+    with shard.open("r+b") as f:  # 4 KB overwritten mid-file, the size kept
+        f.seek(shard.stat().st_size // 2)
+        f.write(b"\xa5" * 4096)
+    result = vgg16(*train_args(data, tmp_path / "run"), check=False)
+    assert result.returncode == 1
+    assert f"MindRecord file {shard} of split 'train' is damaged" in result.stderr
+    assert "step" not in result.stdout
+    assert not (tmp_path / "run" / "ckpt").exists()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 400 MB tmpfs: room for one checkpoint of the tiny run (269 MB), not two."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400m", "tmpfs", str(disk)],
+                           capture_output=True, text=True)  # fmt: skip
+    if mount.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {mount.stderr.strip()}")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_full_disk_stops_training_with_the_reason_and_keeps_the_earlier_checkpoint(
+    vgg16, tiny_data, uninterrupted, small_disk
+):
+    run = small_disk / "run"
+    result = vgg16(*train_args(tiny_data, run, "ckpt_interval=1", "keep_checkpoint_max=10"),
+                   check=False)  # fmt: skip
+    assert result.returncode == 1
+    assert "No space left on device" in result.stderr.splitlines()[-1]
+    assert saved_epochs(run / "ckpt") == [1]
+    assert not list((run / "ckpt").rglob("*.tmp")) and not (run / "ckpt" / ".tmp").exists()
+
+    subprocess.run(["mount", "-o", "remount,size=1200m", str(small_disk)], check=True)
+    log = vgg16(*train_args(tiny_data, run, "ckpt_interval=1", "keep_checkpoint_max=10")).stdout
+    assert f"resuming from {at_epoch(run / 'ckpt', 1)} (the end of epoch 1)" in log
+    assert_same_run(run, uninterrupted)
