@@ -63,6 +63,7 @@ bench: $(STAMP)-bench
 	$(BIN)/python bench/determinism.py
 	$(BIN)/python bench/distributed.py
 	$(BIN)/python bench/fine_tune.py
+	$(BIN)/python bench/integrity.py
 
 clean:
 	rm -rf $(VENV) results/data results/runs mutants
