@@ -17,6 +17,7 @@ import mindspore as ms
 import numpy as np
 import pytest
 from conftest import write_source
+from PIL import Image
 
 from vgg16 import checkpoint
 from vgg16.config import load_recipe
@@ -191,17 +192,25 @@ def test_select_with_every_checkpoint_damaged_names_them_all(vgg16, setup, tmp_p
     assert len(checkpoint.list_checkpoints(ckpt)) == len(ALWAYS)  # nothing moved or lost
 
 
-def test_a_damaged_checkpoint_given_to_evaluate_is_named(vgg16, setup, selected, tmp_path):
+@pytest.mark.parametrize("stage", ["evaluate", "export", "predict"])
+def test_a_damaged_checkpoint_given_to_a_command_is_named(vgg16, setup, selected, stage,
+                                                          tmp_path):  # fmt: skip
     best = tmp_path / "best.ckpt"
     shutil.copy(selected / "best.ckpt", best)
     best.chmod(0o644)
     overwrite(best)
-    result = vgg16("evaluate", "--config", setup["train"] / "recipe.yaml", "--data_path",
-                   setup["data"], "--pre_trained", best, "--output", tmp_path / "eval",
-                   check=False)  # fmt: skip
+    image = tmp_path / "three.png"
+    Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(image)
+    where = {"evaluate": ["--data_path", setup["data"]], "export": [],
+             "predict": [image]}[stage]  # fmt: skip
+    result = vgg16(stage, "--config", setup["train"] / "recipe.yaml", "--pre_trained", best,
+                   "--output", tmp_path / "out", *where, check=False)  # fmt: skip
     assert result.returncode == 1
-    assert f"checkpoint {best} is damaged: its CRC32 does not match" in result.stderr
-    assert not (tmp_path / "eval").exists()
+    assert result.stderr.splitlines()[-1] == (
+        f"vgg16 {stage}: error: checkpoint {best} is damaged: its CRC32 does not match its "
+        "contents (overwritten?)"
+    )
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("stage,split", [("select", "val"), ("evaluate", "test")])
