@@ -202,8 +202,11 @@ def test_a_checkpoint_without_an_epoch_is_left_out_and_gets_no_star(tmp_path: Pa
 
 
 def test_a_run_of_zoo_checkpoints_only_still_plots_its_training(tmp_path: Path):
-    """Nothing to place on the epoch axis for the val curves; the history is still drawn."""
-    zoo = "checkpoint,epoch,val_top1,val_top5,val_loss,selected\nvgg16_zoo.ckpt,,0.9,1.0,0.1,True\n"
+    """Nothing to place on the epoch axis for the val curves (a damaged checkpoint has no
+    epoch and no scores either); the history is still drawn."""
+    zoo = ("checkpoint,epoch,val_top1,val_top5,val_loss,selected,damaged\n"
+           "vgg16_zoo.ckpt,,0.9,1.0,0.1,True,\n"
+           "vgg16-epoch0002.ckpt,,,,,False,it ends without a CRC32 (cut short?)\n")  # fmt: skip
     figures = run_figures(*_files(tmp_path / "run", selection=zoo))
     assert _curves(figures["accuracy.png"].axes[0]) == [([], [], "o"), ([], [], "s")]
     assert _curves(figures["loss.png"].axes[0])[0][1] == [2.22645, 1.079721, 0.483118, 0.318211]

@@ -28,9 +28,10 @@ SCORES = [(1, 0.1111, 0.5903, 26.7165), (2, 0.3403, 0.7917, 7.1777),
 
 def selection_csv(chosen: int, scores: list[tuple] = SCORES) -> str:
     """selection.csv of `scores` with epoch `chosen` selected."""
-    lines = [f"vgg16-epoch{e:04d}.ckpt,{e},{t1},{t5},{loss},{e == chosen}"
+    lines = [f"vgg16-epoch{e:04d}.ckpt,{e},{t1},{t5},{loss},{e == chosen},"
              for e, t1, t5, loss in scores]  # fmt: skip
-    return "checkpoint,epoch,val_top1,val_top5,val_loss,selected\n" + "\n".join(lines) + "\n"
+    header = "checkpoint,epoch,val_top1,val_top5,val_loss,selected,damaged\n"
+    return header + "\n".join(lines) + "\n"
 
 
 def selection(chosen: int) -> str:
@@ -44,7 +45,8 @@ SELECTION = selection(3)
 
 def SELECTION_ROWS(chosen: int) -> list[dict[str, str]]:  # noqa: N802 (read like SELECTION)
     """The rows of `selection(chosen)` as the tables module reads them."""
-    return [dict(zip(("checkpoint", "epoch", "val_top1", "val_top5", "val_loss", "selected"),
+    return [dict(zip(("checkpoint", "epoch", "val_top1", "val_top5", "val_loss", "selected",
+                      "damaged"),
                      line.split(","), strict=True))
             for line in selection(chosen).splitlines()[1:]]  # fmt: skip
 
