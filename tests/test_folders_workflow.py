@@ -184,3 +184,16 @@ def test_a_downloaded_checkpoint_that_does_not_match_its_digest_is_not_kept(fini
     log = (workdir / "results" / "logs" / "fetch" / wrong / "start.ckpt.log").read_text()
     assert f"checksum mismatch for {url}: md5 expected {wrong}" in log
     assert not (workdir / target).exists()
+
+
+def test_every_shipped_recipe_trains_a_folders_dataset(finished, tmp_path):
+    """The dry run accepts each shipped recipe on 3 class folders: num_classes follows the
+    data, whatever the recipe was written for."""
+    workdir = _copy(finished, tmp_path)
+    shipped = ["digits", "cifar10", "imagenet2012"]
+    runs = {name: {"dataset": "flat", "recipe": f"config/recipes/{name}.yaml"} for name in shipped}
+    flags = config(workdir, finished[1], runs)
+    result = snakemake(workdir, "--dry-run", "--printshellcmds", *flags)
+    assert job_counts(result)["train"] == len(shipped)
+    trains = [line for line in result.stdout.splitlines() if " train --config " in line]
+    assert len(trains) == len(shipped) and all("num_classes=3" in line for line in trains)
