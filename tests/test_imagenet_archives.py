@@ -15,6 +15,7 @@ from imagenet_miniature import (
     devkit_bytes,
     expected_tree,
     ground_truth,
+    meta_mat,
     tar_bytes,
     train_images,
     train_members,
@@ -273,6 +274,29 @@ def _devkit_without_meta(a: dict[str, Path]) -> str:
     )
 
 
+def _devkit_without_ground_truth(a: dict[str, Path]) -> str:
+    members = [(f"{DEVKIT_DATA}/meta.mat", meta_mat(class_synsets()))]
+    a["devkit"].write_bytes(tar_bytes(members, mode="w:gz"))
+    return f"{a['devkit']} holds no file {GROUND_TRUTH} (is it ILSVRC2012_devkit_t12.tar.gz?)"
+
+
+def _ground_truth_line_not_a_number(a: dict[str, Path]) -> str:
+    _rewrite_devkit(a, "450\nn01440764\n")
+    return (
+        f"{a['devkit']}: line 2 of {GROUND_TRUTH} is 'n01440764', "
+        f"not a class id of {DEVKIT_DATA}/meta.mat"
+    )
+
+
+def _image_twice_in_a_class_tar(a: dict[str, Path]) -> str:
+    images = train_images()
+    members = train_members(images)
+    twice = list(images["n01443537"].items())
+    members[1] = ("n01443537.tar", tar_bytes([*twice, twice[0]]))
+    _rewrite_train(a, members)
+    return f"{a['train']} (n01443537.tar): member 'n01443537_10026.JPEG' appears twice"
+
+
 def _val_image_missing(a: dict[str, Path]) -> str:
     _rewrite_val(a, list(val_images().items())[:-1])
     return f"{a['val']} holds 5 images; the ground truth lists 6"
@@ -309,6 +333,9 @@ BAD_ARCHIVES = [
     _ground_truth_naming_an_id_meta_lacks,
     _ground_truth_naming_an_inner_node,
     _devkit_without_meta,
+    _devkit_without_ground_truth,
+    _ground_truth_line_not_a_number,
+    _image_twice_in_a_class_tar,
     _val_image_missing,
     _class_tar_missing,
 ]
@@ -344,6 +371,59 @@ def test_a_train_tar_cut_mid_way_fails_and_keeps_the_previous_folder(
 
     assert os.listdir(tmp_path / "work") == ["raw"]
     assert _tree(previous) == {"from-the-last-run.txt": b"complete"}
+
+
+@pytest.mark.parametrize("key", ["devkit", "val", "train"])
+def test_an_archive_that_is_no_tar_is_named_as_damaged(
+    archives: dict[str, Path], tmp_path: Path, key: str
+) -> None:
+    archives[key].write_bytes(b"<html>503 Service Unavailable</html>\n" * 40)
+
+    with pytest.raises(ValueError, match=f"^{re.escape(str(archives[key]))} is damaged or "):
+        _extract(archives, tmp_path / "raw")
+
+    assert not (tmp_path / "raw").exists()
+
+
+def test_class_ids_1_and_1000_are_classes(archives: dict[str, Path], tmp_path: Path) -> None:
+    """The devkit's classes are ids 1 to 1000, both ends included (tench is id 1 and toilet
+    tissue id 1000 in the real devkit)."""
+    ids = {"n01440764": 1, "n01443537": 1000, "n01484850": 442}
+    synsets = [
+        {**s, "ILSVRC2012_ID": ids.get(s["WNID"], s["ILSVRC2012_ID"])} for s in class_synsets()
+    ]
+    _rewrite_devkit(archives, "".join(f"{ids[wnid]}\n" for wnid in VAL_WNIDS), synsets)
+
+    dest = _extract(archives, tmp_path / "raw")
+
+    assert _tree(dest) == expected_tree()
+
+
+@pytest.mark.parametrize(
+    ("extra", "missing"),
+    [
+        (2, "n01484850, n09000000, n09000001"),
+        (3, "n01484850, n09000000, n09000001, ..."),
+    ],
+)
+def test_missing_class_tars_are_named_up_to_three(
+    archives: dict[str, Path], tmp_path: Path, extra: int, missing: str
+) -> None:
+    """Devkit classes with no tar in a train tar of n01440764 and n01443537 only."""
+    more = [
+        {"ILSVRC2012_ID": 500 + i, "WNID": f"n0900000{i}", "words": "more", "num_children": 0,
+         "children": [], "wordnet_height": 0, "num_train_images": 1}
+        for i in range(extra)
+    ]  # fmt: skip
+    _rewrite_devkit(archives, ground_truth(), [*class_synsets(), *more])
+    _rewrite_train(archives, train_members(train_images())[:2])
+
+    with pytest.raises(ValueError) as excinfo:
+        _extract(archives, tmp_path / "raw")
+
+    assert str(excinfo.value) == (
+        f"{archives['train']} holds 2 of the devkit's {3 + extra} class tars; missing {missing}"
+    )
 
 
 def test_a_missing_archive_is_named(archives: dict[str, Path], tmp_path: Path) -> None:
