@@ -1,7 +1,9 @@
 """Tests for vgg16.images: full decoding, what a record stores, exact pixels, parallel checks."""
 
 import io
+import multiprocessing
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -154,18 +156,56 @@ def test_decode_all_yields_good_results_in_order_then_lists_every_bad_file(
 
 
 def test_decode_all_reports_progress(tmp_path: Path, capsys, monkeypatch) -> None:
+    """The rate is images per second since the start: a clock read at 100 s when it starts,
+    then 100.5, 102 and 110 s at the three progress lines gives 16/0.5, 32/2 and 40/10."""
     monkeypatch.setattr(images, "_PROGRESS_EVERY", 16)
+    clock = iter([100.0, 100.5, 102.0, 110.0])
+    monkeypatch.setattr(images, "time", SimpleNamespace(monotonic=lambda: next(clock)))
     paths = [_save(tmp_path / f"{i}.png", Image.new("L", (4, 4), i), "PNG") for i in range(40)]
 
     assert [p for p, _ in decode_all(check, paths, "verify")] == list(range(40))
 
-    lines = capsys.readouterr().err.splitlines()
-    assert [line.split(" images")[0] for line in lines] == [
-        "verify: decoded 16/40",
-        "verify: decoded 32/40",
-        "verify: decoded 40/40",
+    assert capsys.readouterr().err.splitlines() == [
+        "verify: decoded 16/40 images, 32 img/s, 0 bad",
+        "verify: decoded 32/40 images, 16 img/s, 0 bad",
+        "verify: decoded 40/40 images, 4 img/s, 0 bad",
     ]
-    assert lines[-1].endswith("img/s, 0 bad")
+
+
+@pytest.mark.parametrize(("count", "cores", "workers"), [(8, 4, 1), (24, 4, 1), (40, 1, 1)])
+def test_decode_all_starts_a_worker_per_16_images_within_the_cores_allowed(
+    tmp_path: Path, monkeypatch, count: int, cores: int, workers: int
+) -> None:
+    """`cpus()` is the package's one rule for how many processes to start (a SLURM allocation
+    or `taskset` may allow fewer cores than the node has); small sets need fewer still."""
+    monkeypatch.setattr(images, "cpus", lambda: cores)
+    paths = [_save(tmp_path / f"{i}.png", Image.new("L", (4, 4), i), "PNG") for i in range(count)]
+
+    started = []
+    for position, _ in decode_all(check, paths, "verify"):
+        if position == 0:
+            started = multiprocessing.active_children()
+
+    assert len(started) == workers
+
+
+#: Changed by the test below in this process only; a spawned worker imports this module afresh.
+_CALLER_STATE = {"changed": False}
+
+
+def _caller_state_seen(path: Path) -> bool:
+    return _CALLER_STATE["changed"]
+
+
+def test_decode_all_workers_are_spawned_without_the_callers_state(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A forked worker would inherit the caller's memory, and with it MindSpore's threads in
+    whatever state they were when it forked."""
+    monkeypatch.setitem(_CALLER_STATE, "changed", True)
+    paths = [_save(tmp_path / f"{i}.png", Image.new("L", (4, 4), i), "PNG") for i in range(3)]
+
+    assert [seen for _, seen in decode_all(_caller_state_seen, paths, "test")] == [False] * 3
 
 
 def test_extensions_are_the_formats_pillow_decodes_by_itself() -> None:
