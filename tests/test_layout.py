@@ -38,6 +38,12 @@ def test_a_datasets_files_and_the_summary_are_where_the_readme_says():
     assert results.benchmark("prepare", "cifar10") == Path("results/benchmarks/prepare/cifar10.tsv")
 
 
+def test_a_pretrained_checkpoint_is_kept_once_under_its_digest():
+    """Every run naming the same checkpoint (by digest) shares the one download."""
+    path = Results("results").pretrained("3f2a", "vgg16.ckpt")
+    assert path == Path("results/pretrained/3f2a/vgg16.ckpt")
+
+
 def test_wildcards_pass_through_for_the_rules():
     """The rules build their paths with Snakemake's wildcards in place of the names."""
     run = Results("results").run("{run}")

@@ -38,6 +38,7 @@ from vgg16.plot import (
     UPRIGHT_CHARACTERS,
     comparison_figure,
     confusion_figure,
+    display_names,
     eval_figures,
     mistakes_figure,
     per_class_figure,
@@ -852,6 +853,34 @@ def test_a_cut_keeps_accents_on_their_letters_and_a_cjk_character_takes_two_colu
     assert [drawn[spelt_apart], drawn[fits], drawn[latin]] == [spelt_apart, fits, latin]
     assert _is_shortened(drawn[wide], wide)
     assert len(drawn[wide]) - 1 == (NAME_COLUMNS - 1) // 2
+
+
+def test_a_cut_takes_the_first_character_first_then_alternates_by_width():
+    """16 columns: the ellipsis and 15 more. 26 letters keep 8 at the start and 7 at the end;
+    a CJK character takes two of the 15 wherever it is kept."""
+    assert display_names(
+        ["abcdefghijklmnopqrstuvwxyz", "abc" + "猫" * 10, "abcdefghijklmnop猫"]
+    ) == {
+        "abcdefghijklmnopqrstuvwxyz": "abcdefgh…tuvwxyz",
+        "abc" + "猫" * 10: "abc猫猫…猫猫猫猫",  # 3 + 4 + 1 + 8 columns
+        "abcdefghijklmnop猫": "abcdefg…klmnop猫",  # 7 + 1 + 6 + 2 columns
+    }
+
+
+def test_names_alike_at_16_columns_get_one_more_column_at_a_time_up_to_their_full_length():
+    """At 16 columns the first pair keeps "abcdefgh" and "nopqrst", at 17 one more letter of
+    the end: X or Y. The second pair differs only in its 11th of 21 letters, which no cut
+    keeps: drawn in full. A name that was not alike keeps its 16 columns."""
+    assert display_names(
+        ["abcdefghijklXnopqrst", "abcdefghijklYnopqrst", "the quick brown fox jumps"]
+    ) == {
+        "abcdefghijklXnopqrst": "abcdefgh…Xnopqrst",
+        "abcdefghijklYnopqrst": "abcdefgh…Ynopqrst",
+        "the quick brown fox jumps": "the quic…x jumps",
+    }
+    middle = ["abcdefghijXklmnopqrst", "abcdefghijYklmnopqrst"]
+    assert display_names(middle) == {name: name for name in middle}
+    assert display_names([]) == {}
 
 
 def _cjk_fonts_installed() -> set[str]:

@@ -160,6 +160,27 @@ def test_a_confusion_matrix_is_written_with_class_names_along_both_sides(tmp_pat
     assert names == ["cat", "dog"] and counts.tolist() == [[3, 1], [0, 2]]
 
 
+def test_class_names_with_commas_quotes_or_line_breaks_come_back_unchanged(tmp_path: Path):
+    names = ["tabby, orange", 'the "good" dog', "two\r\nlines", "carriage\rreturn"]
+    path = write_confusion(tmp_path / "confusion.csv", names, np.diag([1, 2, 3, 4]))
+    got, counts = read_confusion(path)
+    assert got == names and counts.tolist() == np.diag([1, 2, 3, 4]).tolist()
+
+
+def test_a_confusion_matrix_needs_a_row_per_class_name(tmp_path: Path):
+    with pytest.raises(ValueError):
+        write_confusion(tmp_path / "confusion.csv", ["cat", "dog", "owl"], np.eye(2, dtype=int))
+    with pytest.raises(ValueError):
+        write_confusion(tmp_path / "confusion.csv", ["cat"], np.eye(2, dtype=int))
+    assert not list(tmp_path.iterdir())
+
+
+def test_reading_a_missing_confusion_matrix_names_it(tmp_path: Path):
+    path = tmp_path / "eval" / "confusion.csv"
+    with pytest.raises(FileNotFoundError, match=f"^{re.escape(str(path))} does not exist$"):
+        read_confusion(path)
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -173,5 +194,9 @@ def test_a_confusion_matrix_is_written_with_class_names_along_both_sides(tmp_pat
 def test_a_file_that_is_not_a_confusion_matrix_is_named(tmp_path: Path, text: str):
     path = tmp_path / "confusion.csv"
     path.write_text(text)
-    with pytest.raises(ValueError, match=f"^{re.escape(str(path))} is not a confusion matrix"):
+    with pytest.raises(ValueError) as excinfo:
         read_confusion(path)
+    assert str(excinfo.value) == (
+        f"{path} is not a confusion matrix: expected a 'true\\\\predicted' corner, the same "
+        "class names along the first row and the first column, and a count per class"
+    )
