@@ -11,7 +11,9 @@ import pytest
 from PIL import Image
 
 from vgg16.data import open_source, read_manifest
+from vgg16.formats.class_folders import list_image_folder
 from vgg16.formats.folders import FORMAT
+from vgg16.images import record_bytes
 from vgg16.prepare import prepare
 from vgg16.verify import verify
 
@@ -49,6 +51,7 @@ def test_class_folders_alone_are_train_with_every_image_below_each_class(tmp_pat
     assert FORMAT.split(root, "test", CLASSES) is None  # held out by prepare
     report = verify("folders", root, num_classes=None)
     assert report["raw_splits"] == {"train": "."} and report["num_classes"] == 5
+    assert report["splits"] == {"train": {"count": 51, "per_class": [10, 10, 10, 10, 11]}}
     assert report["skipped"] == [
         {"path": "apple/notes.txt", "reason": "not an image file (extension)"}
     ]
@@ -144,3 +147,56 @@ def test_the_number_of_classes_checked_when_given(tmp_path: Path):
     root = _flat(tmp_path / "pets", per_class=1)
     with pytest.raises(ValueError, match=r"holds 5 class folders, expected num_classes=4$"):
         verify("folders", root, num_classes=4)
+
+
+def test_hidden_sub_folders_are_not_part_of_a_class(tmp_path: Path):
+    root = tmp_path / "pets"
+    for name in ("cat", "dog"):
+        _photo(root / name / "a.jpg", seed=len(name))
+    _photo(root / "cat" / ".ipynb_checkpoints" / "a-checkpoint.jpg", seed=5)
+    _photo(root / "cat" / "x" / ".git" / "b.jpg", seed=6)
+    _photo(root / "cat" / "x" / "c.jpg", seed=7)
+    train = FORMAT.split(root, "train", FORMAT.class_names(root))
+    assert train.files == (
+        root / "cat" / "a.jpg",
+        root / "cat" / "x" / "c.jpg",
+        root / "dog" / "a.jpg",
+    )
+
+
+def test_a_class_folders_images_are_in_the_order_of_their_paths_as_text(tmp_path: Path):
+    """Text order, as the README gives it: "a b/" and "a-c/" sort before "a/" (a space and
+    a hyphen before a slash), whereas path parts would put "a" first."""
+    root = tmp_path / "pets"
+    for sub in ("a", "a b", "a-c"):
+        _photo(root / "cat" / sub / "0.jpg", seed=len(sub))
+    _photo(root / "dog" / "0.jpg", seed=9)
+    train = FORMAT.split(root, "train", FORMAT.class_names(root))
+    assert [p.relative_to(root).as_posix() for p in train.files] == [
+        "cat/a b/0.jpg", "cat/a-c/0.jpg", "cat/a/0.jpg", "dog/0.jpg"
+    ]  # fmt: skip
+
+
+def test_listing_leaves_sub_folders_out_unless_asked(tmp_path: Path):
+    root = _flat(tmp_path / "pets", per_class=3)  # img 0.jpg of each class in 2024-07/
+    assert len(list_image_folder(root).paths) == 11
+    assert len(list_image_folder(root, recursive=True).paths) == 16
+
+
+def test_a_folder_without_class_folders_is_named(tmp_path: Path):
+    _photo(tmp_path / "pets" / "a.jpg", seed=1)
+    root = tmp_path / "pets"
+    with pytest.raises(ValueError) as err:
+        verify("folders", root, num_classes=None)
+    assert str(err.value) == f"{root} holds no class folders (expected {root}/<class>/<image>)"
+
+
+def test_records_are_each_images_record_bytes_and_class(tmp_path: Path):
+    root = _flat(tmp_path / "pets", per_class=1)
+    train = FORMAT.split(root, "train", FORMAT.class_names(root))
+    records = FORMAT.records(train)
+    assert len(records) == 6
+    for i, path in enumerate(train.files):
+        data, label = records[i]
+        assert data.tobytes() == record_bytes(path) and label == train.labels[i]
+    assert [records[i][1] for i in range(6)] == [0, 1, 2, 3, 4, 4]

@@ -97,3 +97,11 @@ def test_only_a_builtin_format_generates_its_layout(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"^digits: archives \(--archive\) are ImageNet2012's"):
         formats.get("digits").from_archives({}, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("source", ["url", "data_path"])
+def test_a_url_or_a_data_path_is_a_source_for_any_format(source: str) -> None:
+    for name in ("cifar10", "folders", "imagenet2012"):
+        formats.check_source({"format": name, source: "https://example.org/x or /data/x"})
+    with pytest.raises(ValueError, match="^a folders dataset needs a source: url or data_path$"):
+        formats.check_source({"format": "folders"})
