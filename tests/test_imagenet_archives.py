@@ -456,6 +456,22 @@ def test_download_command_extracts_the_archives(
     assert os.listdir(raw.parent) == ["raw"]  # no downloads folder: nothing was fetched
 
 
+def test_download_command_takes_archive_paths_with_an_equals_sign(
+    archives: dict[str, Path], tmp_path: Path
+) -> None:
+    """Only the first "=" of KEY=PATH separates the key."""
+    folder = tmp_path / "imagenet=2012"
+    archives["devkit"].parent.rename(folder)
+    moved = {key: folder / path.name for key, path in archives.items()}
+
+    code = main(
+        ["download", "--dataset", "imagenet2012", *_flags(moved), "--output", str(tmp_path / "raw")]
+    )
+
+    assert code == 0
+    assert _tree(tmp_path / "raw") == expected_tree()
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -472,6 +488,15 @@ def test_download_command_extracts_the_archives(
         (
             lambda flags: [*flags, "--archive", "train"],
             "--archive 'train': expected KEY=PATH, once for each of train, val, devkit",
+        ),
+        (
+            lambda flags: [*flags[:-1], "devkit="],
+            "--archive 'devkit=': expected KEY=PATH, once for each of train, val, devkit",
+        ),
+        (
+            lambda flags: [*flags, "--sha256", "0" * 64],
+            "imagenet2012: archives (--archive) are a source of their own, "
+            "not to be given with sha256",
         ),
         (
             lambda flags: [*flags, "--archive", "train=other.tar"],

@@ -15,7 +15,7 @@ from mindspore import nn
 
 from vgg16.group import ProcessGroup
 from vgg16.input_pipeline import evaluation_indices
-from vgg16.metrics import log_softmax, score
+from vgg16.metrics import Tally, log_softmax, most_confident_mistakes, score
 
 NUM_CLASSES = 6
 
@@ -199,6 +199,27 @@ def test_the_most_confident_mistakes_equal_a_hand_computation(pynative, limit: i
     for m, w in zip(got, want, strict=True):
         assert m["probability"] == pytest.approx(w[3], rel=1e-6)
         assert m["true_probability"] == pytest.approx(w[4], rel=1e-6)
+
+
+def test_equally_confident_mistakes_go_to_the_lower_index_whatever_their_classes():
+    """Columns: index, true, predicted, probability, true probability."""
+    candidates = np.array(
+        [[7, 0, 2, 0.75, 0.1], [3, 4, 1, 0.75, 0.2], [9, 1, 0, 0.8, 0.1], [1, 2, 3, 0.5, 0.3]]
+    )
+    assert most_confident_mistakes(candidates, 3).tolist() == [
+        [9, 1, 0, 0.8, 0.1], [3, 4, 1, 0.75, 0.2], [7, 0, 2, 0.75, 0.1]
+    ]  # fmt: skip
+
+
+def test_mistake_probabilities_are_rounded_to_float32_as_an_all_reduce_carries_them():
+    """Logits (0, 1) with class 0 true: predicted 1 with probability e / (1 + e)."""
+    tally = Tally(2, limit=1)
+    tally.add(np.array([[0.0, 1.0]]), np.array([0]), np.array([5]))
+    (mistake,) = tally.metrics()["mistakes"]
+    p = math.e / (1 + math.e)
+    assert mistake["probability"] == float(np.float32(p)) != p
+    assert mistake["true_probability"] == float(np.float32(1 / (1 + math.e)))
+    assert (mistake["index"], mistake["true"], mistake["predicted"]) == (5, 0, 1)
 
 
 def test_mistakes_are_numbered_from_zero_without_indices_and_absent_unless_asked(pynative):
