@@ -358,3 +358,13 @@ def test_the_verify_command_names_each_skipped_file_on_stderr(
     captured = capsys.readouterr()
     assert "skipped train/n02/notes.txt: not an image file (extension)\n" in captured.err
     assert captured.out == f"verified {raw}: {{'train': 4, 'test': 2}}, 1 file(s) skipped\n"
+
+
+def test_an_expected_split_the_folder_lacks_is_named(tmp_path: Path) -> None:
+    """folders may have a test/ folder; this one has train/ only."""
+    raw = tmp_path / "raw"
+    for name in ("a", "b"):
+        _image(raw / "train" / name / "0.png", (1, 2, 3))
+    with pytest.raises(ValueError) as excinfo:
+        verify("folders", raw, num_classes=None, expect={"train": 2, "test": 2})
+    assert str(excinfo.value) == f"expect names split 'test', but {raw} has splits ['train']"
