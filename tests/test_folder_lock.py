@@ -13,6 +13,7 @@ from vgg16.folder_lock import FolderBusy, hold
 
 def test_a_held_folder_refuses_a_second_holder_naming_the_folder_and_the_pid(tmp_path: Path):
     lock = tmp_path / "run" / ".lock"
+    lock.parent.mkdir()
     with hold(lock, "run folder"):
         assert lock.read_text() == f"{os.getpid()}\n"
         with pytest.raises(FolderBusy) as busy, hold(lock, "run folder"):
@@ -41,3 +42,19 @@ def test_a_killed_holders_lock_never_blocks(tmp_path: Path):
     assert lock.read_text() == f"{holder.pid}\n"  # the dead holder's pid is still written
     with hold(lock, "run folder"):
         assert lock.read_text() == f"{os.getpid()}\n"
+
+
+def test_a_run_that_wrote_nothing_leaves_no_folder_and_one_that_wrote_keeps_the_lock(
+    tmp_path: Path,
+):
+    lock = tmp_path / "runs" / "a" / ".lock"
+    with hold(lock, "run folder"):
+        assert lock.is_file()
+    assert list(tmp_path.iterdir()) == []  # the folders it created went with it
+    with hold(lock, "run folder"):
+        (lock.parent / "history.csv").write_text("epoch\n")
+    assert sorted(p.name for p in lock.parent.iterdir()) == [".lock", "history.csv"]
+    (lock.parent / "history.csv").unlink()
+    with hold(lock, "run folder"):  # a folder it did not create stays, even empty
+        pass
+    assert lock.is_file()

@@ -20,6 +20,7 @@ from conftest import write_source
 from PIL import Image
 
 from vgg16 import checkpoint
+from vgg16.cli import main
 from vgg16.config import load_recipe
 from vgg16.model import build_net
 
@@ -193,8 +194,9 @@ def test_select_with_every_checkpoint_damaged_names_them_all(vgg16, setup, tmp_p
 
 
 @pytest.mark.parametrize("stage", ["evaluate", "export", "predict"])
-def test_a_damaged_checkpoint_given_to_a_command_is_named(vgg16, setup, selected, stage,
-                                                          tmp_path):  # fmt: skip
+def test_a_damaged_checkpoint_given_to_a_command_is_named(setup, selected, stage, tmp_path,
+                                                          capsys):  # fmt: skip
+    """In process: each command stops while loading, before any graph is compiled."""
     best = tmp_path / "best.ckpt"
     shutil.copy(selected / "best.ckpt", best)
     best.chmod(0o644)
@@ -203,10 +205,10 @@ def test_a_damaged_checkpoint_given_to_a_command_is_named(vgg16, setup, selected
     Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(image)
     where = {"evaluate": ["--data_path", setup["data"]], "export": [],
              "predict": [image]}[stage]  # fmt: skip
-    result = vgg16(stage, "--config", setup["train"] / "recipe.yaml", "--pre_trained", best,
-                   "--output", tmp_path / "out", *where, check=False)  # fmt: skip
-    assert result.returncode == 1
-    assert result.stderr.splitlines()[-1] == (
+    code = main([stage, "--config", str(setup["train"] / "recipe.yaml"), "--pre_trained",
+                 str(best), "--output", str(tmp_path / "out"), *map(str, where)])  # fmt: skip
+    assert code == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
         f"vgg16 {stage}: error: checkpoint {best} is damaged: its CRC32 does not match its "
         "contents (overwritten?)"
     )
@@ -214,17 +216,19 @@ def test_a_damaged_checkpoint_given_to_a_command_is_named(vgg16, setup, selected
 
 
 @pytest.mark.parametrize("stage,split", [("select", "val"), ("evaluate", "test")])
-def test_a_damaged_mindrecord_shard_is_refused_by_name(vgg16, setup, selected, stage, split,
-                                                       tmp_path):  # fmt: skip
+def test_a_damaged_mindrecord_shard_is_refused_by_name(setup, selected, stage, split, tmp_path,
+                                                       capsys):  # fmt: skip
+    """In process: the split is checked when opened, before any graph is compiled."""
     data = tmp_path / "data"
     shutil.copytree(setup["data"], data)
     shard = data / f"{split}.mindrecord"
     overwrite(shard)
     where = {"select": ["--train", setup["train"]],
              "evaluate": ["--pre_trained", selected / "best.ckpt"]}[stage]  # fmt: skip
-    result = vgg16(stage, "--config", setup["train"] / "recipe.yaml", "--data_path", data,
-                   *where, "--output", tmp_path / "out", check=False)  # fmt: skip
-    assert result.returncode == 1
-    assert f"MindRecord file {shard} of split {split!r} is damaged" in result.stderr
-    assert "prepare the dataset again" in result.stderr
+    code = main([stage, "--config", str(setup["train"] / "recipe.yaml"), "--data_path",
+                 str(data), *map(str, where), "--output", str(tmp_path / "out")])  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"MindRecord file {shard} of split {split!r} is damaged" in err
+    assert "prepare the dataset again" in err
     assert not (tmp_path / "out").exists()

@@ -26,6 +26,7 @@ class FolderBusy(RuntimeError):
 def hold(lock: Path, what: str) -> Iterator[None]:
     """Hold the lock file `lock` while the block runs; `what` names the folder in errors."""
     lock = Path(lock)
+    created = [folder for folder in [lock.parent, *lock.parent.parents] if not folder.exists()]
     lock.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -39,6 +40,16 @@ def hold(lock: Path, what: str) -> Iterator[None]:
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
+        try:
+            yield
+        finally:
+            if created and [p.name for p in lock.parent.iterdir()] == [lock.name]:
+                # A run that wrote nothing (a bad flag, say) leaves no folder behind; removed
+                # while still held, so a process that opens the lock file after this
+                # creates a new one rather than sharing this one.
+                lock.unlink()
+                with contextlib.suppress(OSError):  # a folder another process wrote into
+                    for folder in created:
+                        folder.rmdir()
     finally:
-        os.close(fd)  # releases the lock; the file stays, so no other process sees it vanish
+        os.close(fd)  # releases the lock; a run's folder keeps the file
