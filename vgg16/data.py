@@ -117,7 +117,8 @@ class DataSource:
             if found is not None:
                 self._splits[name] = found
         if name in self._unchecked:
-            self._check(name, self._unchecked.pop(name))
+            self._check(name, self._unchecked[name])
+            del self._unchecked[name]  # once whole, not again; once damaged, on every ask
         if name in self._splits:
             return self._splits[name]
         if not self.prepared and name == HELD_OUT:
