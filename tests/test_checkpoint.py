@@ -1,6 +1,7 @@
 """Checkpoints: self-describing, atomic, strictly loaded; temporary files are never listed."""
 
 import errno
+import hashlib
 import os
 import re
 import zlib
@@ -367,11 +368,12 @@ def test_a_damaged_newest_checkpoint_is_set_aside_and_the_newest_whole_one_resum
         f"{damaged / recovery.name}",
     ]
     # The same epoch damaged again after the rerun: the first damaged copy is not overwritten.
-    keeper.after_epoch(Tiny(2), 2, _position(20), stopping=False)
-    _cut(newest, 100)
-    assert keeper.resume_point(10)["path"] == keeper.epoch_path(1)
+    for copy, size in [(1, 100), (2, 200)]:
+        keeper.after_epoch(Tiny(2), 2, _position(20), stopping=False)
+        _cut(newest, size)
+        assert keeper.resume_point(10)["path"] == keeper.epoch_path(1)
+        assert (damaged / f"{newest.name}.{copy}").stat().st_size == size
     assert (damaged / newest.name).read_bytes() == cut
-    assert (damaged / f"{newest.name}.1").stat().st_size == 100
 
 
 def test_a_full_disk_during_a_save_leaves_the_earlier_checkpoints_whole(tmp_path, monkeypatch):
@@ -383,10 +385,13 @@ def test_a_full_disk_during_a_save_leaves_the_earlier_checkpoints_whole(tmp_path
     real_save = ms.save_checkpoint
 
     def disk_full(cell, name, **kwargs):
+        """As MindSpore meets it: part of the file written under its own temporary name."""
         real_save(cell, name, **kwargs)
+        partial = Path(name).with_suffix(".tmp")
+        partial.write_bytes(Path(name).read_bytes()[:50])
         Path(name).chmod(0o644)
-        _cut(Path(name), 50)
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), name)
+        Path(name).unlink()
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(partial))
 
     monkeypatch.setattr(checkpoint.ms, "save_checkpoint", disk_full)
     with pytest.raises(OSError, match="No space left on device") as caught:
@@ -406,3 +411,9 @@ def test_a_save_is_durable_file_first_then_its_folder(tmp_path, fsynced):
     path = tmp_path / "ckpt" / "a.ckpt"
     checkpoint.save(Tiny(1.0), path, {"epoch": 1})
     assert fsynced == [path.parent / checkpoint.TMP_DIR / path.name, path.parent]
+
+
+def test_a_checkpoints_fingerprint_is_the_sha256_of_its_bytes(tmp_path: Path):
+    path = tmp_path / "a.ckpt"
+    checkpoint.save(Tiny(1.0), path, {"epoch": 1})
+    assert checkpoint.fingerprint(path) == hashlib.sha256(path.read_bytes()).hexdigest()

@@ -471,3 +471,19 @@ def test_a_prepared_split_whose_file_changed_is_refused_by_name(tmp_path: Path, 
     assert shard_only.split("train").count == 7
     with pytest.raises(ValueError, match="train.mindrecord.db"):
         open_source(out, share=(1, 2)).split("train")
+
+
+def test_a_manifest_without_checksums_is_read_with_a_warning(tmp_path: Path, capsys) -> None:
+    """A folder prepared before checksums existed still trains; nothing claims it was checked."""
+    src = _four_classes(tmp_path / "src", [0, 1, 2, 3], [3, 2, 1], test=[1, 1, 0])
+    out = tmp_path / "mr"
+    prepare("cifar10", src, out, val_fraction=0)
+    manifest = json.loads((out / "manifest.json").read_text())
+    for entry in manifest["splits"].values():
+        del entry["checksums"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert open_source(out).split("train").count == 7
+    err = capsys.readouterr().err
+    assert f"{out / 'manifest.json'} records no checksums for split 'train' (prepared by an " in err
+    assert "checked" not in err.replace("cannot be checked", "")
