@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import shutil
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ import mindspore as ms
 from mindspore import nn
 from mindspore.train import serialization
 
-from vgg16.atomic import commit
+from vgg16.atomic import commit, crc32
 from vgg16.config import Recipe, fit
 from vgg16.model import build_net
 
@@ -286,12 +285,7 @@ def _check_crc(path: Path) -> bool:
         trailer = file.read(CRC_TRAILER)
         if not trailer.startswith(CRC_MARKER):
             return False
-        file.seek(0)
-        crc, left = 0, size - CRC_TRAILER
-        while left:
-            chunk = file.read(min(left, 1 << 24))
-            crc, left = zlib.crc32(chunk, crc), left - len(chunk)
-    if crc != int.from_bytes(trailer[len(CRC_MARKER) :], "big"):
+    if crc32(path, size - CRC_TRAILER) != int.from_bytes(trailer[len(CRC_MARKER) :], "big"):
         raise Damaged(path, "its CRC32 does not match its contents (overwritten?)")
     return True
 

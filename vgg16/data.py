@@ -17,12 +17,11 @@ from __future__ import annotations
 import json
 import sys
 import time
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from vgg16 import formats
-from vgg16.atomic import write_text
+from vgg16.atomic import crc32, write_text
 from vgg16.config import Recipe, fit
 from vgg16.formats.base import Format, Split
 from vgg16.images import cpus
@@ -44,16 +43,11 @@ MANIFEST_KEYS = (
 SPLIT_KEYS = ("count", "per_class", "files")
 #: The split key that holds each MindRecord file's checksum (older manifests lack it).
 CHECKSUMS = "checksums"
-_CHUNK = 1 << 24
 
 
 def checksum(path: Path) -> str:
-    """CRC32 of a file, read in chunks (zlib releases the GIL, so threads run in parallel)."""
-    crc = 0
-    with Path(path).open("rb") as file:
-        while chunk := file.read(_CHUNK):
-            crc = zlib.crc32(chunk, crc)
-    return f"crc32:{crc:08x}"
+    """A file's checksum as the manifest records it."""
+    return f"crc32:{crc32(path):08x}"
 
 
 def checksums(folder: Path, names: list[str]) -> dict[str, str]:
