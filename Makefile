@@ -33,18 +33,23 @@ lint: $(STAMP)-dev
 	$(BIN)/ruff format --check vgg16 tests bench
 	$(BIN)/snakefmt --check Snakefile workflow
 
+# Two pytest-xdist workers, one test module at a time each (tests/conftest.py): most tests
+# start processes that leave a core idle (imports, graph compilation, SLURM waits).
+PYTEST_PARALLEL := -n 2 --dist loadgroup --no-loadscope-reorder
+
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 # For iteration: the linters and every test that starts no training, no msrun and no workflow
 # (pytest markers `training`, `workflow`, `slurm`), in under 3 minutes on 2 cores.
 check: lint
-	$(BIN)/pytest -m "not training and not workflow and not slurm"
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not training and not workflow and not slurm"
 
-# Mutation testing of the modules whose tests are fast (see [tool.mutmut] in pyproject.toml
-# and docs/mutation-testing.md); not part of `make test`: it takes about 13 minutes on 2 cores.
 # The SLURM executor plugin, for `snakemake --workflow-profile profiles/slurm` (README).
 slurm: $(STAMP)-slurm
+
+# Mutation testing of the modules whose tests are fast (see [tool.mutmut] in pyproject.toml
+# and docs/mutation-testing.md); not part of `make test`: it takes over an hour on 2 cores.
 
 mutate: $(STAMP)-dev
 	rm -rf mutants

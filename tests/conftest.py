@@ -137,20 +137,39 @@ def digits_run(vgg16, tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The SLURM tests last: their workflow runs in the background meanwhile."""
+    """The SLURM tests last: their workflow runs in the background meanwhile.
+
+    `make test` runs two pytest-xdist workers (`--dist loadgroup`): each module is one unit of
+    work, so its module- and session-scoped fixtures are built once, and tests/test_slurm.py
+    goes with tests/test_end_to_end.py, whose digits run it compares with."""
     items.sort(key=lambda item: item.get_closest_marker("slurm") is not None)
+    for item in items:
+        module = item.module.__name__ if item.module else item.nodeid
+        group = "digits_run" if module in ("test_end_to_end", "test_slurm") else module
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+def xdist_shared(tmp_path_factory) -> Path:
+    """A folder every pytest-xdist worker of this session sees (the session's own without)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
 @pytest.fixture(scope="session", autouse=True)
 def slurm_workflow(request, tmp_path_factory):
-    """The SLURM tests' workflow run, started in the background at the session's start when
-    a collected test needs it (tests/slurm_cluster.py); or why no cluster can run it."""
+    """The SLURM tests' workflow run (tests/slurm_cluster.py), started in the background at the
+    session's start, by the first worker under pytest-xdist, when a collected test needs it."""
     if not any(item.get_closest_marker("slurm") for item in request.session.items):
-        return None
-    from slurm_cluster import ClusterRun, ensure_cluster
+        yield None
+        return
+    from slurm_cluster import ClusterRun
 
-    reason = ensure_cluster()
-    if reason:
-        return reason
-    return ClusterRun(tmp_path_factory.mktemp("slurm") / "w").start()
+    run = ClusterRun(xdist_shared(tmp_path_factory) / "slurm" / "w")
+    if os.environ.get("PYTEST_XDIST_WORKER", "gw0") != "gw0":
+        yield run
+        return
+    run.workdir.parent.mkdir()
+    yield run.start()
+    run.wait()  # this worker must outlive the run its thread watches

@@ -2,14 +2,16 @@
 
 That run is long and mostly waits (SLURM jobs start, Snakemake polls them), so conftest
 starts it in a background thread as soon as pytest has collected a test that needs it, and
-the other modules run meanwhile. It is the digits demo and a tiny 2-worker run in one
-workflow, through profiles/slurm-cpu edited as README's SLURM section says, with a 2-minute
-limit for `train` (the profile's 48 h, scaled down) and one `scontrol requeue` of the 2-worker
-`train` job while it trains.
+the other modules run meanwhile; under pytest-xdist the first worker starts it, and every
+worker reads how it ended from `result.json` beside it. It is the digits demo and a tiny
+2-worker run in one workflow, through profiles/slurm-cpu edited as README's SLURM section
+says, with a 2-minute limit for `train` (the profile's 48 h, scaled down) and one `scontrol
+requeue` of the 2-worker `train` job while it trains.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -126,9 +128,12 @@ def job_state(job: str) -> dict[str, str]:
 
 @dataclass
 class ClusterRun:
-    """The workflow run through SLURM; `wait()` returns it once finished."""
+    """The workflow run through SLURM; `wait()` returns it once finished, in any process.
+
+    `unavailable` says why no cluster could run it."""
 
     workdir: Path
+    unavailable: str | None = None
     returncode: int | None = None
     requeued: str | None = None
     #: `scontrol show job` of the requeued job once it ran again.
@@ -145,15 +150,39 @@ class ClusterRun:
     def output(self) -> Path:
         return self.workdir / "snakemake.out"
 
+    @property
+    def result(self) -> Path:
+        """How the run ended, written last: what the other pytest-xdist workers wait for."""
+        return self.workdir.parent / "result.json"
+
     def start(self) -> ClusterRun:
+        """Starts a cluster if none answers, then the workflow in a background thread."""
+        self.unavailable = ensure_cluster()
+        if self.unavailable:
+            self._save()
+            return self
         self._thread = threading.Thread(target=self._run, name="slurm-workflow", daemon=True)
         self._thread.start()
         return self
 
     def wait(self) -> ClusterRun:
-        assert self._thread is not None
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
+            return self
+        deadline = time.monotonic() + TIMEOUT_S + 600
+        while not self.result.is_file():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {self.result} after {TIMEOUT_S + 600} s")
+            time.sleep(1)
+        for key, value in json.loads(self.result.read_text()).items():
+            setattr(self, key, value)
         return self
+
+    def _save(self) -> None:
+        keys = ("unavailable", "returncode", "requeued", "restarted", "seconds", "error")
+        tmp = self.result.with_suffix(".tmp")
+        tmp.write_text(json.dumps({key: getattr(self, key) for key in keys}))
+        tmp.rename(self.result)
 
     def text(self) -> str:
         return self.output.read_text(errors="replace")
@@ -168,6 +197,8 @@ class ClusterRun:
             self._run_workflow()
         except Exception:
             self.error = traceback.format_exc()
+        finally:
+            self._save()
 
     def _run_workflow(self) -> None:
         started = time.monotonic()

@@ -36,12 +36,12 @@ STOPPED = "training stopped by SIGTERM"
 
 @pytest.fixture(scope="module")
 def cluster(slurm_workflow) -> ClusterRun:
-    if slurm_workflow is None or isinstance(slurm_workflow, str):
-        reason = slurm_workflow or "the SLURM workflow run was not started"
+    run = slurm_workflow and slurm_workflow.wait()
+    reason = run.unavailable if run else "the SLURM workflow run was not started"
+    if reason:
         if os.environ.get(REQUIRED):
             pytest.fail(f"{REQUIRED} is set, but {reason}")
         pytest.skip(reason)
-    run = slurm_workflow.wait()
     assert run.error is None, run.error
     return run
 
