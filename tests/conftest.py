@@ -166,6 +166,10 @@ def slurm_workflow(request, tmp_path_factory):
         return
     from slurm_cluster import ClusterRun
 
+    # The SLURM run is the longest chain of the session; its jobs run under slurmd, at the
+    # normal priority, while every test process (and what it starts) yields to them.
+    os.nice(10)
+
     run = ClusterRun(xdist_shared(tmp_path_factory) / "slurm" / "w")
     if os.environ.get("PYTEST_XDIST_WORKER", "gw0") != "gw0":
         yield run
