@@ -35,7 +35,7 @@ lint: $(STAMP)-dev
 
 # Two pytest-xdist workers, one test module at a time each (tests/conftest.py): most tests
 # start processes that leave a core idle (imports, graph compilation, SLURM waits).
-PYTEST_PARALLEL := -n 2 --dist loadgroup --no-loadscope-reorder
+PYTEST_PARALLEL := -n 2 --dist loadfile --no-loadscope-reorder
 
 test: lint
 	$(BIN)/pytest $(PYTEST_PARALLEL)
@@ -65,7 +65,7 @@ bench: $(STAMP)-bench
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/prepare_cifar.py
 	$(BIN)/python bench/verify_decode.py
-	$(BIN)/python bench/determinism.py
+	$(BIN)/python bench/input_pipeline.py
 	$(BIN)/python bench/distributed.py
 	$(BIN)/python bench/fine_tune.py
 	$(BIN)/python bench/integrity.py

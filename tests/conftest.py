@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import mindspore as ms
@@ -107,12 +109,26 @@ def pynative():
     ms.set_context(mode=ms.GRAPH_MODE)
 
 
+@contextmanager
+def made_once(folder: Path) -> Iterator[bool]:
+    """Whether this process is to make `folder`, False if another pytest-xdist worker of the
+    session made it already; the others wait meanwhile. A failed attempt leaves it to the
+    next."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with (folder.parent / f"{folder.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        complete = folder / ".complete"
+        yield not complete.exists()
+        complete.touch()
+
+
 @pytest.fixture(scope="session")
 def digits_run(vgg16, tmp_path_factory) -> dict[str, Path]:
     """prepare -> train -> select -> evaluate of the digits demo for DIGITS_EPOCHS epochs,
-    each command its own process (about a minute and a half on 2 cores). Read-only: shared by
-    tests/test_end_to_end.py and, as the uninterrupted run to match, tests/test_slurm.py."""
-    root = tmp_path_factory.mktemp("digits-run")
+    each command its own process (about a minute and a half on 2 cores), made once per session
+    whichever worker asks first. Read-only: shared by tests/test_end_to_end.py and, as the
+    uninterrupted run to match, tests/test_slurm.py."""
+    root = xdist_shared(tmp_path_factory) / "digits-run"
     paths = {
         "raw": root / "raw",
         "data": root / "mindrecord",
@@ -121,11 +137,18 @@ def digits_run(vgg16, tmp_path_factory) -> dict[str, Path]:
         "select": root / "select",
         "eval": root / "eval",
     }
+    with made_once(root) as fresh:
+        if fresh:
+            make_digits_run(vgg16, paths)
+    paths["train_log"] = (root / "train.log").read_text()
+    return paths
+
+
+def make_digits_run(vgg16: Vgg16, paths: dict[str, Path]) -> None:
     settings = ["--set", f"max_epoch={DIGITS_EPOCHS}"]
     vgg16("prepare", "--dataset", "digits", "--data_path", paths["raw"], "--output", paths["data"])
-    paths["train_log"] = vgg16(
-        "train", "--data_path", paths["data"], "--output", paths["train"], *settings
-    ).stdout
+    log = vgg16("train", "--data_path", paths["data"], "--output", paths["train"], *settings)
+    (paths["train"].parent / "train.log").write_text(log.stdout)
     # A leftover of a killed save must never be selected or loaded.
     (paths["ckpt"] / ".tmp").mkdir(exist_ok=True)
     (paths["ckpt"] / ".tmp" / "vgg16-epoch0099.ckpt").write_bytes(b"half-written")
@@ -134,21 +157,13 @@ def digits_run(vgg16, tmp_path_factory) -> dict[str, Path]:
           "--output", paths["select"])  # fmt: skip
     vgg16("evaluate", "--config", paths["train"] / "recipe.yaml", "--data_path", paths["data"],
           "--output", paths["eval"], "--pre_trained", paths["select"] / "best.ckpt")  # fmt: skip
-    return paths
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The SLURM tests last: their workflow runs in the background meanwhile.
-
-    `make test` runs two pytest-xdist workers (`--dist loadgroup`): each module is one unit of
-    work, so its module- and session-scoped fixtures are built once, and tests/test_slurm.py
-    goes with tests/test_end_to_end.py, whose digits run it compares with."""
+    """The SLURM tests last: their workflow runs in the background meanwhile. (`make test`
+    runs two pytest-xdist workers, `--dist loadfile`: each module on one worker, so its
+    module-scoped fixtures are made once.)"""
     items.sort(key=lambda item: item.get_closest_marker("slurm") is not None)
-    for item in items:
-        module = item.module.__name__ if item.module else item.nodeid
-        group = "digits_run" if module in ("test_end_to_end", "test_slurm") else module
-        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def xdist_shared(tmp_path_factory) -> Path:
@@ -166,14 +181,16 @@ def slurm_workflow(request, tmp_path_factory):
         return
     from slurm_cluster import ClusterRun
 
-    # The SLURM run is the longest chain of the session; its jobs run under slurmd, at the
-    # normal priority, while every test process (and what it starts) yields to them.
-    os.nice(10)
-
     run = ClusterRun(xdist_shared(tmp_path_factory) / "slurm" / "w")
-    if os.environ.get("PYTEST_XDIST_WORKER", "gw0") != "gw0":
-        yield run
-        return
-    run.workdir.parent.mkdir()
-    yield run.start()
-    run.wait()  # this worker must outlive the run its thread watches
+    starts = os.environ.get("PYTEST_XDIST_WORKER", "gw0") == "gw0"
+    if starts:
+        run.workdir.parent.mkdir()
+        run.start()
+    # That run is the session's longest chain: the tests yield the CPU to it. On Linux a
+    # thread's nice value is its own, inherited by the threads and processes it starts, so
+    # the run's thread, started above, submits its jobs at the normal priority (SLURM
+    # passes the submitter's on), while the tests and all they start run at nice 10.
+    os.nice(10)
+    yield run
+    if starts:
+        run.wait()  # this worker must outlive the run its thread watches
