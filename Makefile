@@ -38,7 +38,7 @@ lint: $(STAMP)-dev
 PYTEST_PARALLEL := -n 2 --dist loadfile --no-loadscope-reorder
 
 test: lint
-	$(BIN)/pytest $(PYTEST_PARALLEL)
+	$(BIN)/pytest $(PYTEST_PARALLEL) --durations=15
 
 # For iteration: the linters and every test that starts no training, no msrun and no workflow
 # (pytest markers `training`, `workflow`, `slurm`), in under 3 minutes on 2 cores.

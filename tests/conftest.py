@@ -160,10 +160,15 @@ def make_digits_run(vgg16: Vgg16, paths: dict[str, Path]) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The SLURM tests last: their workflow runs in the background meanwhile. (`make test`
-    runs two pytest-xdist workers, `--dist loadfile`: each module on one worker, so its
-    module-scoped fixtures are made once.)"""
-    items.sort(key=lambda item: item.get_closest_marker("slurm") is not None)
+    """The SLURM tests last: their workflow runs in the background meanwhile. Before them,
+    the modules that train or run the workflow (the longest), then the rest: `make test`
+    runs two pytest-xdist workers, `--dist loadfile`, each module on one worker (so that its
+    module-scoped fixtures are made once) in this order, and long modules last would leave
+    one worker idle at the end."""
+    long = {item.module for item in items if item.get_closest_marker("training")
+            or item.get_closest_marker("workflow")}  # fmt: skip
+    items.sort(key=lambda item: (item.get_closest_marker("slurm") is not None,
+                                 item.module not in long))  # fmt: skip
 
 
 def xdist_shared(tmp_path_factory) -> Path:
