@@ -131,6 +131,10 @@ def test_unknown_key_is_named(tmp_path: Path):
         ("num_classes=1", "recipe key 'num_classes'=1: expected >= 2"),
         ("lr=0", "recipe key 'lr'=0.0: expected > 0"),
         ("loss_scale=-1", "recipe key 'loss_scale'=-1.0: expected > 0"),
+        (
+            "loss_scale_type=adaptive",
+            "recipe key 'loss_scale_type'='adaptive': expected one of ['fixed', 'dynamic']",
+        ),
         ("warmup_epochs=-1", "recipe key 'warmup_epochs'=-1: expected >= 0"),
         ("weight_decay=-0.1", "recipe key 'weight_decay'=-0.1: expected >= 0"),
         (
@@ -322,7 +326,7 @@ def test_the_hash_of_the_default_recipe_is_stable():
     """Checkpoints store this hash and `train` resumes only from equal hashes: a change in how
     it is computed would make every existing run train again from scratch. Update the value
     only together with a deliberate change of the recipe's fields."""
-    assert Recipe().hash() == "280d50f60f5a659c"  # since `transforms` and `freeze`
+    assert Recipe().hash() == "2b581a960d20cc45"  # since `loss_scale_type`
 
 
 def test_to_dict_holds_lists_not_tuples():

@@ -1,5 +1,6 @@
-"""The evaluation pipeline's positions and the pixels the network sees: `network_pixels`
-must give, for a position in a split, the image that evaluation scores at that position."""
+"""The input pipelines. Evaluation: `network_pixels` must give, for a position in a split, the
+image that evaluation scores at that position. Training: every batch a function of the seed,
+the epoch and its step, whichever worker or process makes it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ from imagenet_layout import write_image_folder
 from vgg16.config import load_recipe, parse_overrides
 from vgg16.data import open_source
 from vgg16.formats.cifar10 import find_batches, read_batches
-from vgg16.input_pipeline import create_dataset, evaluation_indices, network_pixels
+from vgg16.input_pipeline import (
+    create_dataset,
+    evaluation_indices,
+    network_pixels,
+    training_epoch,
+)
 from vgg16.prepare import prepare
 
 
@@ -66,3 +72,70 @@ def test_the_pixels_of_an_encoded_split_are_what_evaluation_scores_at_each_posit
         assert pixels.shape == (len(positions), 32, 32, 3)
         np.testing.assert_allclose(pixels, unnormalised, atol=1e-3)
         assert np.ptp(pixels.reshape(len(pixels), -1).mean(axis=1)) > 1  # different images
+
+
+def epoch_batches(source, recipe, **where) -> list[tuple[np.ndarray, ...]]:
+    data = training_epoch(source, recipe, **where)
+    return [tuple(column.asnumpy() for column in row) for row in data.create_tuple_iterator()]
+
+
+def assert_same_batches(a: list[tuple], b: list[tuple]) -> None:
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        assert len(x) == len(y)
+        for u, v in zip(x, y, strict=True):
+            np.testing.assert_array_equal(u, v)
+
+
+@pytest.fixture(scope="module")
+def cifar_recipe():
+    return load_recipe(dataset="digits", overrides={"batch_size": 8, "random_flip": True})
+
+
+def test_training_batches_are_a_function_of_seed_epoch_and_step(tiny_data: Path, cifar_recipe):
+    """Images (normalised NCHW), labels and both dropout masks: the same twice, another epoch
+    another; resuming at step 3 reads exactly the rest of the epoch."""
+    source = open_source(tiny_data)
+    full = epoch_batches(source, cifar_recipe, epoch=2)
+    assert len(full) == 64 // 8
+    images, labels, keep1, keep2 = full[0]
+    assert images.shape == (8, 3, 32, 32) and images.dtype == np.float32
+    assert labels.dtype == np.int32 and keep1.shape == keep2.shape == (8, 4096)
+    assert_same_batches(full, epoch_batches(source, cifar_recipe, epoch=2))
+    assert_same_batches(full[3:], epoch_batches(source, cifar_recipe, epoch=2, first_step=3))
+    other = epoch_batches(source, cifar_recipe, epoch=3)
+    assert not np.array_equal(other[0][0], images) and not np.array_equal(other[0][2], keep1)
+
+
+def test_two_workers_read_the_global_batches_of_one(tiny_data: Path, cifar_recipe):
+    """Each image's crop, flip and masks follow from its position, whichever worker reads it:
+    two workers' batch halves, side by side, are one worker's batches of twice the size."""
+    source = open_source(tiny_data)
+    double = load_recipe(dataset="digits", overrides={"batch_size": 16, "random_flip": True})
+    one = epoch_batches(source, double, epoch=1)
+    halves = [epoch_batches(source, cifar_recipe, epoch=1, num_shards=2, shard_id=r)
+              for r in (0, 1)]  # fmt: skip
+    joined = [tuple(np.concatenate(pair) for pair in zip(a, b, strict=True))
+              for a, b in zip(*halves, strict=True)]  # fmt: skip
+    assert_same_batches(joined, one)
+
+
+def test_imagenet_style_batches_from_jpeg_records_are_fixed_by_position(jpeg_data: Path):
+    """JPEG records, random resized crops: the same twice, resumed at step 1 the rest, and
+    two workers' halves are one worker's batches."""
+    settings = ["num_classes=3", "image_size=32,32", "random_flip=true"]
+    recipe = load_recipe(
+        dataset="imagenet2012", overrides=parse_overrides([*settings, "batch_size=2"])
+    )
+    double = load_recipe(
+        dataset="imagenet2012", overrides=parse_overrides([*settings, "batch_size=4"])
+    )
+    source = open_source(jpeg_data)
+    made = epoch_batches(source, recipe, epoch=1)
+    assert made[0][0].shape == (2, 3, 32, 32) and len(made) == 6
+    assert_same_batches(made, epoch_batches(source, recipe, epoch=1))
+    assert_same_batches(made[1:], epoch_batches(source, recipe, epoch=1, first_step=1))
+    halves = [epoch_batches(source, recipe, epoch=1, num_shards=2, shard_id=r) for r in (0, 1)]
+    joined = [tuple(np.concatenate(pair) for pair in zip(a, b, strict=True))
+              for a, b in zip(*halves, strict=True)]  # fmt: skip
+    assert_same_batches(joined, epoch_batches(source, double, epoch=1))

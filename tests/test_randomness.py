@@ -47,46 +47,89 @@ def test_dropout_rows_belong_to_their_image_not_to_the_batch() -> None:
     np.testing.assert_array_equal(a[1][1], b[1][0])
     assert set(np.unique(a[0])) == {0.0, 2.0}
     assert (a[0] == 0).mean() == pytest.approx(0.5, abs=0.02)
+    rare = dropout_keep(1, 2, np.arange(64), (4096,), 0.1)[0]
+    assert (rare == 0).mean() == pytest.approx(0.1, abs=0.005)
+    assert set(np.unique(rare)) == {0.0, np.float32(1 / 0.9)}
     assert not np.array_equal(a[0][0], a[0][1])
     assert not np.array_equal(a[0], dropout_keep(1, 3, np.array([5, 9]), (4096, 1024), 0.5)[0])
 
 
+def test_draws_are_uniform_and_belong_to_their_key() -> None:
+    keys = randomness.image_keys(1, 0, 2, np.arange(2000))
+    draws = randomness.uniforms(keys, 3)
+    assert draws.shape == (2000, 3) and draws.min() >= 0 and draws.max() < 1
+    counts = np.histogram(draws, bins=10, range=(0, 1))[0]
+    assert counts.min() > 0.9 * 600 and counts.max() < 1.1 * 600  # 6000 draws in 10 bins
+    assert abs(np.corrcoef(draws[:, 0], draws[:, 1])[0, 1]) < 0.05
+    np.testing.assert_array_equal(randomness.uniforms(keys[[7, 3]], 3), draws[[7, 3]])
+    for other in ((2, 0, 2), (1, 1, 2), (1, 0, 3)):
+        assert not np.isin(randomness.image_keys(*other, np.arange(2000)), keys).any()
+
+
 def test_cifar_crop_is_a_window_of_the_zero_padded_image() -> None:
-    image = np.random.default_rng(0).integers(1, 256, (32, 32, 3), dtype=np.uint8)
-    padded = np.pad(image, ((4, 4), (4, 4), (0, 0)))
-    augment = CifarAugment(seed=1, epoch=1, flip=True)
+    images = list(np.random.default_rng(0).integers(1, 256, (40, 32, 32, 3), dtype=np.uint8))
+    augment = CifarAugment(seed=1, epoch=1, size=(32, 32), flip=True)
+    outs = augment(images, np.arange(40))
+    np.testing.assert_array_equal(outs[5], augment([images[5]], np.array([5]))[0])
     flips = 0
-    for position in range(40):
-        out, where = augment(image, np.int64(position))
-        assert where == position and out.shape == image.shape
-        again, _ = augment(image, np.int64(position))
-        np.testing.assert_array_equal(out, again)
-        unflipped = [out, out[:, ::-1]]
+    for image, out in zip(images, outs, strict=True):
+        assert out.shape == image.shape and out.dtype == np.uint8
+        padded = np.pad(image, ((4, 4), (4, 4), (0, 0)))
         windows = [padded[t : t + 32, u : u + 32] for t in range(9) for u in range(9)]
-        match = [i for i, w in enumerate(windows) for o in unflipped if np.array_equal(o, w)]
-        assert match, position
+        assert any(np.array_equal(o, w) for w in windows for o in (out, out[:, ::-1]))
         flips += not any(np.array_equal(out, w) for w in windows)
     assert 5 < flips < 35  # about half are mirrored
-    assert not np.array_equal(augment(image, np.int64(0))[0], augment(image, np.int64(1))[0])
+    assert len({out.tobytes() for out in outs}) == 40
+    # the images have no zero pixel: the first non-zero row and column give the window
+    corners = {(o.any(axis=(1, 2)).argmax(), o.any(axis=(0, 2)).argmax()) for o in outs}
+    assert len(corners) > 10  # the windows move
+
+
+def test_cifar_crop_of_another_size_is_resized_to_the_network() -> None:
+    image = np.random.default_rng(0).integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    augment = CifarAugment(seed=1, epoch=1, size=(32, 48), flip=False)
+    (out,) = augment([image], np.array([0]))
+    assert out.shape == (32, 48, 3) and out.dtype == np.uint8
+
+
+def _jpeg(pixels: np.ndarray) -> np.ndarray:
+    data = io.BytesIO()
+    Image.fromarray(pixels).save(data, format="JPEG", quality=95)
+    return np.frombuffer(data.getvalue(), np.uint8)
 
 
 def test_imagenet_crop_is_sized_and_fixed_by_position() -> None:
     photo = np.random.default_rng(1).integers(0, 256, (90, 120, 3), dtype=np.uint8)
-    data = io.BytesIO()
-    Image.fromarray(photo).save(data, format="JPEG")
-    record = np.frombuffer(data.getvalue(), np.uint8)
+    record = _jpeg(photo)
     augment = ImagenetAugment(seed=1, epoch=2, size=(32, 64), flip=True)
-    out, where = augment(record, np.int64(7))
-    assert out.shape == (32, 64, 3) and out.dtype == np.uint8 and where == 7
-    np.testing.assert_array_equal(out, augment(record, np.int64(7))[0])
-    assert not np.array_equal(out, augment(record, np.int64(8))[0])
+    out, other = augment([record, record], np.array([7, 8]))
+    assert out.shape == (32, 64, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, augment([record], np.array([7]))[0])
+    assert not np.array_equal(out, other)
+
+
+def test_a_jpeg_is_decoded_at_a_reduced_scale_only_as_far_as_the_crop_allows() -> None:
+    """`draft` decodes a large photo at 1/2..1/8 scale when the crop stays at least the
+    network's size: the result is close to cropping the fully decoded image."""
+    y, x = np.mgrid[0:800, 0:1000]
+    photo = np.stack([x % 256, y % 256, (x + y) // 8 % 256], axis=-1).astype(np.uint8)
+    record = _jpeg(photo)
+    augment = ImagenetAugment(seed=3, epoch=1, size=(32, 32), flip=False)
+    where = np.arange(20)
+    draws = randomness.uniforms(randomness.image_keys(3, 1, 1, where), 41)
+    for out, row in zip(augment([record] * 20, where), draws, strict=True):
+        box = randomness._random_resized_crop(row[:-1], 1000, 800)
+        full = Image.fromarray(photo).resize((32, 32), Image.Resampling.BILINEAR, box=box)
+        error = np.abs(out.astype(int) - np.asarray(full, dtype=int))
+        assert error.mean() < 8, (box, error.mean())
 
 
 @pytest.mark.parametrize(("width", "height"), [(500, 375), (40, 400), (400, 40)])
 def test_random_resized_crop_boxes_fit_and_follow_the_zoo_ranges(width, height) -> None:
     rng = np.random.default_rng(0)
     for _ in range(200):
-        left, top, right, bottom = randomness._random_resized_crop(rng, width, height)
+        box = randomness._random_resized_crop(rng.random(40), width, height)
+        left, top, right, bottom = box
         assert 0 <= left < right <= width and 0 <= top < bottom <= height
         w, h = right - left, bottom - top
         assert 3 / 4 - 0.05 <= w / h <= 4 / 3 + 0.05 or (w, h) in ((width, height),)

@@ -50,8 +50,12 @@ CRC_MARK = "crc32"
 #: The last classifier layer: re-initialised when fine-tuning to another num_classes.
 HEAD = ("classifier.6.weight", "classifier.6.bias")
 #: Optimiser state and training bookkeeping that the zoo's ModelCheckpoint (and our train
-#: loop) saves beside the weights: MindSpore's `append_info` adds the epoch and step numbers.
-OPTIMIZER_NAMES = frozenset({"global_step", "learning_rate", "momentum", "epoch_num", "step_num"})
+#: loop) saves beside the weights: MindSpore's `append_info` adds the epoch and step numbers,
+#: and a dynamic loss scale's step (`loss_scale_type: dynamic`) its scale and counters.
+OPTIMIZER_NAMES = frozenset(
+    {"global_step", "learning_rate", "momentum", "epoch_num", "step_num"}
+    | {"scale_sense", "current_iterator_step", "last_overflow_iterator_step"}
+)
 OPTIMIZER_PREFIXES = ("moments.",)
 
 
@@ -198,7 +202,7 @@ class CheckpointKeeper:
 
     def after_step(self, cell: nn.Cell, meta: dict[str, Any], *, stopping: bool) -> None:
         """Mid-epoch, at `meta["step"]`: the recovery checkpoint when stopping or due."""
-        if stopping or self._recovery_due(meta["step"]):
+        if stopping or self.recovery_due(meta["step"]):
             self._save(cell, self.recovery, meta, "recovery")
 
     def after_epoch(
@@ -212,10 +216,11 @@ class CheckpointKeeper:
                 for old in list_checkpoints(self.folder)[: -self.keep]:
                     old.unlink()
                 self.recovery.unlink(missing_ok=True)  # the epoch checkpoint is further on
-        elif stopping or self._recovery_due(meta["step"]):
+        elif stopping or self.recovery_due(meta["step"]):
             self._save(cell, self.recovery, meta, "recovery")
 
-    def _recovery_due(self, step: int) -> bool:
+    def recovery_due(self, step: int) -> bool:
+        """Whether a recovery checkpoint is due after global step `step`."""
         return self.recovery_steps > 0 and step % self.recovery_steps == 0
 
     def _save(self, cell: nn.Cell, path: Path, meta: dict[str, Any], kind: str) -> None:

@@ -52,8 +52,8 @@ def _stage_named(argv: list[str]) -> str | None:
 
 def _one_writer(args: argparse.Namespace) -> contextlib.AbstractContextManager:
     """`train`'s hold on its output folder (`folder_lock`). msrun's workers take none: the
-    command that launched them holds it for them."""
-    if args.stage != "train" or launch.in_group():
+    command that launched them holds it for them; `--input_only` writes nothing."""
+    if args.stage != "train" or launch.in_group() or args.input_only:
         return contextlib.nullcontext()
     return folder_lock.hold(TrainFolder(args.output).lock, "run folder")
 

@@ -30,6 +30,9 @@ LR_SCHEDULERS = ("step", "cosine_annealing", "exponential")
 INITIALIZE_MODES = ("XavierUniform", "KaimingNormal")
 PAD_MODES = ("same", "pad")
 AMP_LEVELS = ("auto", "O0", "O1", "O2", "O3")
+#: How the loss scale behaves: `fixed` as the seed (every step applied, even one whose fp16
+#: gradients overflowed), or `dynamic` (such a step is skipped and the scale halved).
+LOSS_SCALE_TYPES = ("fixed", "dynamic")
 #: What fine-tuning leaves as the checkpoint had it: nothing, or the convolutional features
 #: (weights and BatchNorm statistics), so that only the classifier trains.
 FREEZE = ("none", "features")
@@ -68,6 +71,7 @@ class Recipe:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     loss_scale: float = 1.0
+    loss_scale_type: str = "fixed"  # dynamic: skip overflowing steps (`LOSS_SCALE_TYPES`)
     label_smooth: int = 0
     label_smooth_factor: float = 0.0
     buffer_size: int = 10
@@ -102,6 +106,7 @@ class Recipe:
         _check_choice("pad_mode", self.pad_mode, PAD_MODES)
         _check_choice("initialize_mode", self.initialize_mode, INITIALIZE_MODES)
         _check_choice("amp_level", self.amp_level, AMP_LEVELS)
+        _check_choice("loss_scale_type", self.loss_scale_type, LOSS_SCALE_TYPES)
         _check_choice("label_smooth", self.label_smooth, (0, 1))
         for key in (
             "batch_size",

@@ -121,6 +121,12 @@ def network_input(path: Path) -> bytes | np.ndarray:
     return _named(path, _network_input)
 
 
+def decode_record(record: np.ndarray) -> np.ndarray:
+    """A JPEG record (MindRecord's bytes, checked when prepared) as HWC uint8 RGB pixels."""
+    with Image.open(io.BytesIO(record.tobytes())) as image:
+        return np.asarray(image.convert("RGB"))
+
+
 def check(path: Path) -> None:
     """Raise BadImages unless every pixel of `path` decodes."""
     _named(path, _decoded)

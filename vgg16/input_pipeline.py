@@ -3,12 +3,17 @@ batches for the network.
 
 A split is read from its MindRecord shards, or from a raw layout through its format
 (`Format.records`); the transforms are the recipe's family's (`transforms`). Evaluation reads
-every image once, in order, sharded exactly across workers; training reads one epoch at a
-time, in the order and with the crops and flips `randomness` draws for it, so that a run
-resumed at any step sees what the uninterrupted run saw.
+every image once, in order, sharded exactly across workers, through MindSpore's C++ ops.
+Training reads one epoch at a time, in the order and with the crops, flips and dropout masks
+`randomness` draws for it, so that a run resumed at any step sees what the uninterrupted run
+saw. Those draws are keyed by position, which no MindSpore op can take, so training's
+batches are made whole in numpy (`TrainingBatch`), in worker processes: per-image Python
+calls in MindSpore's threads would share one core (the GIL).
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 from mindspore import dataset as ds
@@ -20,6 +25,7 @@ from vgg16 import images, randomness, transforms
 from vgg16.config import Recipe
 from vgg16.data import DataSource
 from vgg16.formats.base import Split
+from vgg16.model import DROPOUT_P, DROPOUT_WIDTHS
 
 #: The zoo's parallel workers per dataset op; fewer where fewer cores are ours.
 MAX_WORKERS = 8
@@ -59,8 +65,11 @@ def _decode(source: DataSource) -> list:
     return [vision.Decode()] if source.encoding == "jpeg" else []
 
 
-def _records(source: DataSource, files: Split, sharding: dict) -> ds.Dataset:
-    """The split's records as (image, label): pixels or encoded bytes, by `source.encoding`."""
+def _records(
+    source: DataSource, files: Split, sharding: dict, *, as_pixels: bool = True
+) -> ds.Dataset:
+    """The split's records as (image, label): pixels or encoded bytes, by `source.encoding`;
+    raw pixels as MindRecord stores them (bytes) unless `as_pixels`."""
     if not source.prepared:
         return ds.GeneratorDataset(
             source.format.records(files),
@@ -72,7 +81,7 @@ def _records(source: DataSource, files: Split, sharding: dict) -> ds.Dataset:
     data = ds.MindDataset(
         [str(f) for f in files.files], columns_list=["image", "label"], **sharding
     )
-    if source.encoding == "raw":
+    if source.encoding == "raw" and as_pixels:
         data = data.map(_RawPixels(source.image_shape), input_columns="image")
     return data
 
@@ -133,8 +142,9 @@ def training_epoch(
     shard_id: int = 0,
 ) -> ds.Dataset:
     """Epoch `epoch`'s training batches for this worker from step `first_step` (0-based) on,
-    as (float32 CHW image, int32 label, int64 position in the epoch's order). The order,
-    crops and flips depend only on the recipe's seed, the epoch and each image's position."""
+    as (float32 NCHW images, int32 labels, *dropout multipliers: `TrainingBatches`). The
+    order, crops, flips and masks depend only on the recipe's seed, the epoch and each
+    image's position in the epoch's order."""
     files = source.split("train")
     order = randomness.epoch_order(files.count, recipe.seed, epoch, recipe.shuffle)
     where = randomness.positions(
@@ -144,21 +154,91 @@ def training_epoch(
         shard_id=shard_id,
         first_step=first_step,
     )
-    records = _records(source, files, {"sampler": ds.SubsetSampler(order[where].tolist())})
-    data = ds.zip((records, ds.NumpySlicesDataset({"position": where}, shuffle=False)))
-    if recipe.augment:
-        family = transforms.family(recipe)
-        augment, fixed = family.augmentation(recipe, epoch, source.image_shape)
-        if family.augments_pixels and (decode := _decode(source)):
-            data = data.map(decode, input_columns="image")
-        data = data.map(
-            augment,
-            input_columns=["image", "position"],
-            output_columns=["image", "position"],
-            num_parallel_workers=workers(),
-        )
-        data = data.map([*fixed, *transforms.normalize(recipe)], input_columns="image")
+    steps = ds.NumpySlicesDataset({"step": np.arange(len(where) // recipe.batch_size)},
+                                  shuffle=False)  # fmt: skip
+    batches = TrainingBatches(recipe, epoch, where)
+    if recipe.augment and source.encoding == "raw":
+        batches.hold(*split_pixels(source, files), order)
+        data, columns = steps, ["step"]
     else:
-        data = data.map([*_decode(source), *transforms.evaluation(recipe)], input_columns="image")
-    data = data.map(TypeCast(mstype.int32), input_columns="label")
-    return data.batch(recipe.batch_size, drop_remainder=True)
+        records = _records(source, files, {"sampler": ds.SubsetSampler(order[where].tolist())},
+                           as_pixels=not recipe.augment)  # fmt: skip
+        if not recipe.augment:
+            records = records.map(
+                [*_decode(source), *transforms.evaluation(recipe, normalized=False)],
+                input_columns="image",
+                num_parallel_workers=workers(),
+            )
+        records = records.batch(recipe.batch_size, drop_remainder=True)
+        data, columns = ds.zip((records, steps)), ["image", "label", "step"]
+    return data.map(
+        batches,
+        input_columns=columns,
+        output_columns=batches.columns,
+        num_parallel_workers=workers(),
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def split_pixels(source: DataSource, files: Split) -> tuple[np.ndarray, np.ndarray]:
+    """A raw-pixel split's images, (N, H, W, 3) uint8, and labels, read once per process and
+    kept: MindRecord's reader gives about 25,000 records a second on 2 cores, below what
+    training can ask for, and such a split is small (CIFAR-10's 50,000 images: 150 MB)."""
+    records = _records(source, files, {"shuffle": False}).batch(4096)
+    rows = list(records.create_tuple_iterator(num_epochs=1, output_numpy=True))
+    return np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows])
+
+
+class TrainingBatches:
+    """Makes each training batch whole in numpy, as a MindSpore map over step numbers: the
+    family's random crops and flips, normalisation and the dropout multipliers of its
+    images, drawn from their positions. The records come with the step (JPEG records or
+    pixels of any size, batched by MindSpore), or are the split's pixels held in memory
+    (`hold`). Numpy releases the GIL in its whole-batch calls, so MindSpore's threads make
+    batches side by side."""
+
+    def __init__(self, recipe: Recipe, epoch: int, where: np.ndarray) -> None:
+        self.batch_size, self.where = recipe.batch_size, where
+        self.size = tuple(recipe.image_size)
+        self.decode = transforms.family(recipe).augments_pixels
+        self.augment = (
+            transforms.family(recipe).augmentation(recipe, epoch) if recipe.augment else None
+        )
+        self.table = transforms.normalization_table(recipe)
+        self.dropout = (recipe.seed, epoch) if recipe.has_dropout else None
+        self.columns = ["image", "label"] + (["keep1", "keep2"] if recipe.has_dropout else [])
+        self.held: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def hold(self, pixels: np.ndarray, labels: np.ndarray, order: np.ndarray) -> None:
+        """Take the records from the split's pixels and labels in memory, in `order`."""
+        self.held = (pixels, labels, order)
+
+    def __call__(self, *columns: np.ndarray) -> tuple[np.ndarray, ...]:
+        *records, step = columns
+        first = int(step) * self.batch_size
+        positions = self.where[first : first + self.batch_size]
+        if self.held is not None:
+            pixels, labels, order = self.held
+            batch, labels = pixels[order[positions]], labels[order[positions]]
+        else:
+            batch, labels = self._images(records[0]), records[1]
+        if self.augment is not None:
+            batch = self.augment(batch, positions)
+        out = np.empty((len(batch), 3, *self.size), dtype=np.float32)
+        for channel in range(3):
+            out[:, channel] = self.table[channel][batch[..., channel]]
+        made = (out, labels.astype(np.int32))
+        if self.dropout is None:
+            return made
+        seed, epoch = self.dropout
+        return made + tuple(
+            randomness.dropout_keep(seed, epoch, positions, DROPOUT_WIDTHS, DROPOUT_P)
+        )
+
+    def _images(self, records: np.ndarray) -> np.ndarray | list[np.ndarray]:
+        """A batch of records as the family's augmentation takes them: pixels as they are;
+        JPEG bytes decoded, unless the family decodes them itself."""
+        if records.dtype == np.uint8:
+            return records
+        encoded = [np.frombuffer(record, dtype=np.uint8) for record in records.ravel()]
+        return [images.decode_record(r) for r in encoded] if self.decode else encoded

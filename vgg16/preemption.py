@@ -4,8 +4,9 @@ SLURM sends a signal ahead of a time limit (`--signal`) and on preemption; Snake
 users send SIGTERM. The handler only raises a flag; the training loop looks at it after each
 step, so the step in flight completes, a resumable checkpoint of the exact position is
 written, and the process exits with EXIT_CODE, which tells "stopped, resume me" apart from a
-failure. With several workers the flag is combined across them every step (a sum
-all-reduce), so all stop after the same step even if the signal reached only some.
+failure. With several workers the flag is combined across them (a sum all-reduce) at each
+progress line and epoch end, not every step (it reads back to the host), so all stop after
+the same step even if the signal reached only some.
 """
 
 from __future__ import annotations
@@ -42,9 +43,15 @@ class StopFlag:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.signal = signal.Signals(signum).name
 
-    def raised(self) -> bool:
-        """Whether any worker has been signalled (a collective call with several workers:
-        every worker must call it at every step)."""
+    def raised(self, agree: bool = True) -> bool:
+        """Whether any worker has been signalled. Alone, this process's flag, at no cost; with
+        several workers a collective call that reads a value back to the host, made only
+        where `agree` (every worker must pass the same `agree` at the same steps), and
+        otherwise False."""
+        if self._group.size == 1:
+            return self.signal is not None
+        if not agree:
+            return False
         anyone = self._group.any(self.signal is not None)
         if anyone and self.signal is None:
             self.signal = "a signal to another worker"

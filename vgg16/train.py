@@ -2,13 +2,14 @@
 
 Everything a run writes goes into its output folder (`layout.TrainFolder`): checkpoints, the
 history and the resolved recipe, plus msrun's logs with several workers. The loop is
-short on purpose: one compiled train step (MindSpore's own `build_train_network`, which
-applies the fixed loss scale), and `train_one_epoch` over the epoch's batches; which
-checkpoints to write, keep, set aside and resume from is the `checkpoint.CheckpointKeeper`'s,
-and what people see (progress, history) is the `Report`'s. Only the main worker writes: that is
-decided once, in `train`. Every random choice (order, crops, flips, dropout) is a function of
-the seed and the position (`randomness`), so a run stopped at any step (SIGTERM, SIGUSR1:
-`preemption`) and resumed ends exactly as the uninterrupted run.
+short on purpose: one compiled train step (MindSpore's own `build_train_network` with the
+seed's fixed loss scale, or its loss-scaled step with a dynamic one), and `train_one_epoch`
+over the epoch's batches; which checkpoints to write, keep, set aside and resume from is the
+`checkpoint.CheckpointKeeper`'s, and what people see (progress, history) is the `Report`'s.
+Only the main worker writes: that is decided once, in `train`. Every random choice (order,
+crops, flips, dropout) is a function of the seed and the position (`randomness`), so a run
+stopped at any step (SIGTERM, SIGUSR1: `preemption`) and resumed ends exactly as the
+uninterrupted run.
 """
 
 from __future__ import annotations
@@ -22,10 +23,15 @@ from pathlib import Path
 
 import mindspore as ms
 import numpy as np
-from mindspore import nn
-from mindspore.amp import FixedLossScaleManager, build_train_network
+from mindspore import nn, ops
+from mindspore.amp import (
+    DynamicLossScaleManager,
+    FixedLossScaleManager,
+    all_finite,
+    build_train_network,
+)
 
-from vgg16 import checkpoint, config, device, launch, randomness, schedule, stages
+from vgg16 import checkpoint, config, device, launch, schedule, stages
 from vgg16.checkpoint import CheckpointKeeper
 from vgg16.config import Recipe, load_recipe, parse_overrides
 from vgg16.data import DataSource, open_source
@@ -33,7 +39,7 @@ from vgg16.group import ProcessGroup
 from vgg16.input_pipeline import train_steps, training_epoch
 from vgg16.layout import TrainFolder
 from vgg16.loss import CrossEntropySmooth
-from vgg16.model import DROPOUT_P, DROPOUT_WIDTHS, build_net
+from vgg16.model import build_net
 from vgg16.preemption import StopFlag
 from vgg16.tables import HISTORY
 
@@ -68,6 +74,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="kept for older command lines: what it asked for is what --pre_trained does",
     )
     parser.add_argument("--ckpt_interval", type=int, help="epochs between checkpoints (seed flag)")
+    parser.add_argument(
+        "--input_only",
+        action="store_true",
+        help="read the recipe's epochs through the training input pipeline (order, crops, "
+        "flips, dropout masks) without the network, and print how many images per second it "
+        "delivers: whether data loading can keep up with the accelerators; writes nothing",
+    )
     launch.add_arguments(parser)
 
 
@@ -81,6 +94,9 @@ def main(args: argparse.Namespace) -> None:
     stop.install()
     source = open_source(args.data_path, recipe.dataset, share=(group.rank, group.size))
     recipe = source.fit(recipe)
+    if args.input_only:
+        read_input(recipe, source, group)
+        return
     if recipe.freeze != "none" and not args.pre_trained:
         raise ValueError(
             f"recipe key 'freeze'={recipe.freeze!r} keeps the features of a pre-trained "
@@ -89,6 +105,28 @@ def main(args: argparse.Namespace) -> None:
     net = build_net(recipe)
     folder = TrainFolder(args.output)
     train(recipe, source, net, folder, group=group, stop=stop, pre_trained=args.pre_trained)
+
+
+def read_input(recipe: Recipe, source: DataSource, group: ProcessGroup) -> float:
+    """Read every epoch of the recipe as training would, each batch made into tensors, and
+    nothing else; print a line per epoch and last `N img/s` (all workers together). Returns
+    that rate."""
+    steps = _steps_per_epoch(source, recipe, group)
+    images, started = 0, time.perf_counter()
+    for epoch in range(1, recipe.max_epoch + 1):
+        batches = training_epoch(
+            source, recipe, epoch=epoch, num_shards=group.size, shard_id=group.rank
+        )
+        for _ in batches.create_tuple_iterator(num_epochs=1):
+            images += recipe.batch_size
+        seconds = time.perf_counter() - started
+        if group.is_main:
+            print(f"epoch {epoch}/{recipe.max_epoch}: {steps} batches, {images / seconds:.0f} "
+                  f"img/s so far (this worker)", flush=True)  # fmt: skip
+    rate = float(group.sum(np.array([images / (time.perf_counter() - started)]))[0])
+    if group.is_main:
+        print(f"{rate:.0f} img/s", flush=True)
+    return rate
 
 
 class _WithLoss(nn.Cell):
@@ -129,8 +167,9 @@ def learning_rates(recipe: Recipe, steps_per_epoch: int) -> np.ndarray:
 
 
 def build_optimizer(net: nn.Cell, recipe: Recipe, lrs: np.ndarray) -> nn.Momentum:
-    """Momentum with weight decay on everything but biases and BatchNorm gamma/beta. The
-    optimiser divides by the same loss_scale the train step multiplies by."""
+    """Momentum with weight decay on everything but biases and BatchNorm gamma/beta. With a
+    fixed loss scale the optimiser divides the gradients by it, as the seed's does; the
+    dynamic scale's step (`_DynamicLossScaleStep`) divides them itself."""
     params = net.trainable_params()
     decay = [p for p in params if not p.name.endswith(NO_DECAY_SUFFIXES)]
     no_decay = [p for p in params if p.name.endswith(NO_DECAY_SUFFIXES)]
@@ -143,20 +182,55 @@ def build_optimizer(net: nn.Cell, recipe: Recipe, lrs: np.ndarray) -> nn.Momentu
         groups,
         learning_rate=ms.Tensor(lrs),
         momentum=recipe.momentum,
-        loss_scale=recipe.loss_scale,
+        loss_scale=recipe.loss_scale if recipe.loss_scale_type == "fixed" else 1.0,
     )
+
+
+class _DynamicLossScaleStep(nn.TrainOneStepWithLossScaleCell):
+    """MindSpore's loss-scaled step with a `DynamicLossScaleUpdateCell`: a step whose gradients
+    are not all finite is skipped (optimiser state and schedule position included) and the
+    scale halved; a window of steps without one doubles it. Unlike MindSpore's, it returns the
+    loss alone, as the fixed-scale step does. MindSpore's own overflow check has no CPU kernel
+    (NPUGetFloatStatusV2; FloatStatus is the GPU's), which is why `build_train_network` refuses
+    a dynamic scale on CPU; there the check is `mindspore.amp.all_finite`, after the gradient
+    reduction, so every worker of a group makes the same choice."""
+
+    def __init__(self, network: nn.Cell, optimizer: nn.Optimizer, scale: nn.Cell) -> None:
+        super().__init__(network, optimizer, scale_sense=scale)
+        self.on_cpu = device.target() == "CPU"
+
+    def get_overflow_status(self, status: ms.Tensor, compute_output: tuple) -> ms.Tensor:
+        if self.on_cpu:
+            return ops.logical_not(all_finite(compute_output))
+        return super().get_overflow_status(status, compute_output)
+
+    def construct(self, *inputs: ms.Tensor) -> ms.Tensor:
+        loss, _, _ = super().construct(*inputs)
+        return loss
 
 
 def build_train_step(net: nn.Cell, recipe: Recipe, lrs: np.ndarray, amp_level: str) -> nn.Cell:
     """One compiled step: (images, labels, *dropout multipliers) -> loss, updating `net`.
-    MindSpore's own `build_train_network` applies the fixed loss scale."""
+
+    The backward pass starts from the loss times the loss scale, and the gradients are divided
+    by it before the update. `loss_scale_type: fixed` (the seed's): MindSpore's own
+    `build_train_network`, which applies every step, even one whose fp16 gradients overflowed.
+    `dynamic`: `loss_scale` is the first scale of `_DynamicLossScaleStep`, which skips such a
+    step and halves the scale (MindSpore's defaults: doubled after 2000 steps without one)."""
     loss_fn = CrossEntropySmooth(num_classes=recipe.num_classes, smooth_factor=recipe.smooth_factor)
-    step = build_train_network(
-        _WithLoss(ms.amp.auto_mixed_precision(net, amp_level), loss_fn),
-        build_optimizer(net, recipe, lrs),
-        level="O0",  # the network is cast above, the loss stays fp32 (as the zoo's O2)
-        loss_scale_manager=FixedLossScaleManager(recipe.loss_scale, drop_overflow_update=False),
-    )
+    # The network is cast here and the loss stays fp32 (as the zoo's O2), hence level O0 below.
+    network = _WithLoss(ms.amp.auto_mixed_precision(net, amp_level), loss_fn)
+    optimizer = build_optimizer(net, recipe, lrs)
+    if recipe.loss_scale_type == "dynamic":
+        scale = DynamicLossScaleManager(recipe.loss_scale).get_update_cell()
+        step = _DynamicLossScaleStep(network, optimizer, scale)
+    else:
+        step = build_train_network(
+            network,
+            optimizer,
+            level="O0",
+            loss_scale_manager=FixedLossScaleManager(recipe.loss_scale, drop_overflow_update=False),
+        )
     step.set_train()
     return step
 
@@ -164,18 +238,22 @@ def build_train_step(net: nn.Cell, recipe: Recipe, lrs: np.ndarray, amp_level: s
 @dataclass
 class Position:
     """Where training stands: steps done (over all epochs), the history of finished epochs
-    and the losses of the current epoch's steps so far (its mean goes to the history)."""
+    and the losses of the current epoch's steps so far (its mean goes to the history).
+
+    The losses of the latest steps stay on the device (`pending`) until `sync` reads them
+    back in one go: reading a loss every step would stall an accelerator's queue."""
 
     step: int = 0
     history: list[dict] = field(default_factory=list)
     epoch_losses: list[float] = field(default_factory=list)
+    pending: list[ms.Tensor] = field(default_factory=list)
 
     def epoch(self, steps_per_epoch: int) -> int:
         return self.step // steps_per_epoch + 1
 
     def meta(self, steps_per_epoch: int) -> dict:
-        """Checkpoint metadata; `epoch` is the one in progress, or the last one finished when
-        the position is an epoch's end."""
+        """Checkpoint metadata (after `sync`); `epoch` is the one in progress, or the last one
+        finished when the position is an epoch's end."""
         return {
             "epoch": self.step // steps_per_epoch + bool(self.epoch_losses),
             "step": self.step,
@@ -184,18 +262,31 @@ class Position:
             "epoch_losses": self.epoch_losses,
         }
 
-    def add_step(self, loss: float, epoch: int, steps_per_epoch: int) -> None:
+    def add_step(self, loss: ms.Tensor) -> None:
         self.step += 1
-        if not math.isfinite(loss):
-            raise FloatingPointError(
-                f"loss is {loss} at epoch {epoch} step {self.step - (epoch - 1) * steps_per_epoch}"
-                f" (global step {self.step}): lower lr or loss_scale, or check the input data"
-            )
-        self.epoch_losses.append(loss)
+        self.pending.append(loss)
+
+    def sync(self, epoch: int, steps_per_epoch: int) -> float:
+        """Read the pending steps' losses back (one host read); return the latest. Raises
+        FloatingPointError at the first that is not finite."""
+        if not self.pending:
+            return self.epoch_losses[-1]
+        values = ops.stack(self.pending).asnumpy().astype(float).tolist()
+        first = self.step - len(values) + 1
+        self.pending = []
+        for step, loss in enumerate(values, start=first):
+            if not math.isfinite(loss):
+                raise FloatingPointError(
+                    f"loss is {loss} at epoch {epoch} step "
+                    f"{step - (epoch - 1) * steps_per_epoch} (global step {step}): lower lr or "
+                    "loss_scale, or check the input data"
+                )
+        self.epoch_losses.extend(values)
+        return values[-1]
 
     def end_epoch(self, epoch: int, lr: float, images: int, seconds: float) -> None:
-        """Close `epoch` into the history: `images` were trained in `seconds` by this process
-        (a resumed epoch's earlier steps are not timed)."""
+        """Close `epoch` into the history (after `sync`): `images` were trained in `seconds` by
+        this process (a resumed epoch's earlier steps are not timed)."""
         self.history.append(
             {
                 "epoch": epoch,
@@ -232,12 +323,20 @@ class Report:
             recipe.dump(self.folder.recipe)
         self.say(line)
 
-    def step(self, epoch: int, step: int, steps_per_epoch: int, loss: float, lr: float) -> None:
+    def tick(self) -> None:
+        """A step was dispatched; the clock starts after the first (compiling) one."""
         if not self.started:
-            self.started = time.perf_counter()  # after the first (compiling) step
-            return
-        self.done += 1
-        if step % self.interval and step != steps_per_epoch:
+            self.started = time.perf_counter()
+        else:
+            self.done += 1
+
+    def due(self, step: int, steps_per_epoch: int) -> bool:
+        """Whether step `step` of the epoch gets a progress line (every `interval`, and the
+        epoch's last)."""
+        return step % self.interval == 0 or step == steps_per_epoch
+
+    def progress(self, epoch: int, step: int, steps_per_epoch: int, loss: float, lr: float) -> None:
+        if not self.done:
             return
         per_step = (time.perf_counter() - self.started) / self.done
         left = per_step * (self.total_steps - self.done - 1)
@@ -398,18 +497,22 @@ class Loop:
 
 
 def train_one_epoch(loop: Loop, batches: ms.dataset.Dataset, at: Position, epoch: int) -> None:
-    """Train the rest of `epoch` from `at`, then close it: history, checkpoints. A signal
-    stops it after the step in flight, with its position saved (`StopFlag.preempt`)."""
+    """Train the rest of `epoch` from `at`, then close it: history, checkpoints. The losses
+    are read back only at progress lines, checkpoints and the epoch's end. A signal stops it
+    after the step in flight, with its position saved (`StopFlag.preempt`)."""
     steps, first = loop.steps, at.step % loop.steps
     started, stopping = time.perf_counter(), False
-    for step, (images, labels, where) in enumerate(
+    for step, (images, labels, *keep) in enumerate(
         batches.create_tuple_iterator(num_epochs=1), start=first + 1
     ):
-        keep = _dropout_keep(loop.recipe, epoch, where.asnumpy())
-        loss = float(loop.train_step(images, labels, *keep).asnumpy())
-        at.add_step(loss, epoch, steps)
-        loop.report.step(epoch, step, steps, loss, float(loop.lrs[at.step - 1]))
-        stopping = loop.stop.raised()
+        at.add_step(loop.train_step(images, labels, *keep))
+        loop.report.tick()
+        due = loop.report.due(step, steps)
+        stopping = loop.stop.raised(agree=due)
+        if due or stopping or loop.keeper.recovery_due(at.step):
+            loss = at.sync(epoch, steps)
+            if due:
+                loop.report.progress(epoch, step, steps, loss, float(loop.lrs[at.step - 1]))
         if step < steps:
             loop.keeper.after_step(loop.train_step, at.meta(steps), stopping=stopping)
             if stopping:
@@ -426,11 +529,3 @@ def train_one_epoch(loop: Loop, batches: ms.dataset.Dataset, at: Position, epoch
     loop.report.epoch(at.history[-1], loop.recipe.max_epoch)
     if stopping and at.step < len(loop.lrs):
         loop.stop.preempt(f"at the end of epoch {epoch}: run the same command again to resume")
-
-
-def _dropout_keep(recipe: Recipe, epoch: int, positions: np.ndarray) -> list[ms.Tensor]:
-    """The dropout multipliers of a batch's images, drawn from their positions."""
-    if not recipe.has_dropout:
-        return []
-    keep = randomness.dropout_keep(recipe.seed, epoch, positions, DROPOUT_WIDTHS, DROPOUT_P)
-    return [ms.Tensor(k) for k in keep]
