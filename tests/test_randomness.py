@@ -69,8 +69,9 @@ def test_draws_are_uniform_and_belong_to_their_key() -> None:
 def test_cifar_crop_is_a_window_of_the_zero_padded_image() -> None:
     images = list(np.random.default_rng(0).integers(1, 256, (40, 32, 32, 3), dtype=np.uint8))
     augment = CifarAugment(seed=1, epoch=1, size=(32, 32), flip=True)
-    outs = augment(images, np.arange(40))
-    np.testing.assert_array_equal(outs[5], augment([images[5]], np.array([5]))[0])
+    outs = augment(np.stack(images), np.arange(40)).transpose(0, 2, 3, 1)  # NCHW out
+    one = augment([images[5]], np.array([5]))  # a list of images, of any sizes
+    np.testing.assert_array_equal(outs[5], one[0].transpose(1, 2, 0))
     flips = 0
     for image, out in zip(images, outs, strict=True):
         assert out.shape == image.shape and out.dtype == np.uint8
@@ -89,7 +90,7 @@ def test_cifar_crop_of_another_size_is_resized_to_the_network() -> None:
     image = np.random.default_rng(0).integers(0, 256, (20, 24, 3), dtype=np.uint8)
     augment = CifarAugment(seed=1, epoch=1, size=(32, 48), flip=False)
     (out,) = augment([image], np.array([0]))
-    assert out.shape == (32, 48, 3) and out.dtype == np.uint8
+    assert out.shape == (3, 32, 48) and out.dtype == np.uint8
 
 
 def _jpeg(pixels: np.ndarray) -> np.ndarray:
@@ -103,7 +104,7 @@ def test_imagenet_crop_is_sized_and_fixed_by_position() -> None:
     record = _jpeg(photo)
     augment = ImagenetAugment(seed=1, epoch=2, size=(32, 64), flip=True)
     out, other = augment([record, record], np.array([7, 8]))
-    assert out.shape == (32, 64, 3) and out.dtype == np.uint8
+    assert out.shape == (3, 32, 64) and out.dtype == np.uint8
     np.testing.assert_array_equal(out, augment([record], np.array([7]))[0])
     assert not np.array_equal(out, other)
 
@@ -120,7 +121,7 @@ def test_a_jpeg_is_decoded_at_a_reduced_scale_only_as_far_as_the_crop_allows() -
     for out, row in zip(augment([record] * 20, where), draws, strict=True):
         box = randomness._random_resized_crop(row[:-1], 1000, 800)
         full = Image.fromarray(photo).resize((32, 32), Image.Resampling.BILINEAR, box=box)
-        error = np.abs(out.astype(int) - np.asarray(full, dtype=int))
+        error = np.abs(out.transpose(1, 2, 0).astype(int) - np.asarray(full, dtype=int))
         assert error.mean() < 8, (box, error.mean())
 
 
