@@ -139,3 +139,18 @@ def test_imagenet_style_batches_from_jpeg_records_are_fixed_by_position(jpeg_dat
     joined = [tuple(np.concatenate(pair) for pair in zip(a, b, strict=True))
               for a, b in zip(*halves, strict=True)]  # fmt: skip
     assert_same_batches(joined, epoch_batches(source, double, epoch=1))
+
+
+def test_unaugmented_training_batches_are_what_evaluation_reads(tiny_data: Path):
+    """Without augmentation or shuffling, the numpy-made training batches (normalised by a
+    table) hold exactly the images MindSpore's evaluation pipeline gives for the same
+    records, in the same order."""
+    source = open_source(tiny_data)
+    settings = {"batch_size": 8, "augment": False, "shuffle": False, "has_dropout": False}
+    recipe = load_recipe(dataset="digits", overrides=settings)
+    trained = np.concatenate([b[0] for b in epoch_batches(source, recipe, epoch=1)])
+    files = source.split("train")
+    evaluated = create_dataset(source, recipe, "train", batch_size=8)
+    seen = np.concatenate([images.asnumpy() for images, _ in evaluated.create_tuple_iterator()])
+    assert trained.shape == (files.count, 3, 32, 32)
+    np.testing.assert_allclose(trained, seen[: len(trained)], rtol=0, atol=1e-5)

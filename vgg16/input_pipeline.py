@@ -7,8 +7,9 @@ every image once, in order, sharded exactly across workers, through MindSpore's 
 Training reads one epoch at a time, in the order and with the crops, flips and dropout masks
 `randomness` draws for it, so that a run resumed at any step sees what the uninterrupted run
 saw. Those draws are keyed by position, which no MindSpore op can take, so training's
-batches are made whole in numpy (`TrainingBatch`), in worker processes: per-image Python
-calls in MindSpore's threads would share one core (the GIL).
+batches are made whole in numpy (`TrainingBatches`), a batch per call: per-image Python calls
+in MindSpore's threads would share one core (the GIL), and worker processes cost more in
+copies than they saved (measured: 8,700 img/s for a batch map doing nothing).
 """
 
 from __future__ import annotations
@@ -204,10 +205,9 @@ class TrainingBatches:
     def __init__(self, recipe: Recipe, epoch: int, where: np.ndarray) -> None:
         self.batch_size, self.where = recipe.batch_size, where
         self.size = tuple(recipe.image_size)
-        self.decode = transforms.family(recipe).augments_pixels
-        self.augment = (
-            transforms.family(recipe).augmentation(recipe, epoch) if recipe.augment else None
-        )
+        family = transforms.family(recipe)
+        self.decode = family.augments_pixels
+        self.augment = family.augmentation(recipe, epoch) if recipe.augment else None
         self.table = transforms.normalization_table(recipe)
         self.dropout = (recipe.seed, epoch) if recipe.has_dropout else None
         self.columns = ["image", "label"] + (["keep1", "keep2"] if recipe.has_dropout else [])

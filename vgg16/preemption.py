@@ -43,7 +43,7 @@ class StopFlag:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.signal = signal.Signals(signum).name
 
-    def raised(self, agree: bool = True) -> bool:
+    def raised(self, agree: bool) -> bool:
         """Whether any worker has been signalled. Alone, this process's flag, at no cost; with
         several workers a collective call that reads a value back to the host, made only
         where `agree` (every worker must pass the same `agree` at the same steps), and

@@ -130,13 +130,15 @@ class CifarAugment:
         draws = uniforms(image_keys(self.seed, _AUGMENT, self.epoch, positions), 3)
         top, left = (draws[:, :2] * 9).astype(np.intp).T
         flip = self.flip & (draws[:, 2] < 0.5)
-        if isinstance(records, np.ndarray) and records.shape[1:3] == self.size:
-            return crop_windows(records, top, left, flip)
-        return np.stack([
-            self._sized(crop_windows(image[None], top[i : i + 1], left[i : i + 1],
-                                     flip[i : i + 1])[0])
-            for i, image in enumerate(records)
-        ])  # fmt: skip
+        if isinstance(records, np.ndarray):  # one size: the whole batch at once
+            crops = crop_windows(records, top, left, flip)
+            if records.shape[1:3] == self.size:
+                return crops
+        else:
+            one = [slice(i, i + 1) for i in range(len(records))]
+            crops = [crop_windows(image[None], top[i], left[i], flip[i])[0]
+                     for image, i in zip(records, one, strict=True)]  # fmt: skip
+        return np.stack([self._sized(crop) for crop in crops])
 
     def _sized(self, pixels: np.ndarray) -> np.ndarray:
         """(3, H, W) to (3, height, width)."""

@@ -107,10 +107,9 @@ def main(args: argparse.Namespace) -> None:
     train(recipe, source, net, folder, group=group, stop=stop, pre_trained=args.pre_trained)
 
 
-def read_input(recipe: Recipe, source: DataSource, group: ProcessGroup) -> float:
+def read_input(recipe: Recipe, source: DataSource, group: ProcessGroup) -> None:
     """Read every epoch of the recipe as training would, each batch made into tensors, and
-    nothing else; print a line per epoch and last `N img/s` (all workers together). Returns
-    that rate."""
+    nothing else; print a line per epoch and last `N img/s` (all workers together)."""
     steps = _steps_per_epoch(source, recipe, group)
     images, started = 0, time.perf_counter()
     for epoch in range(1, recipe.max_epoch + 1):
@@ -126,7 +125,6 @@ def read_input(recipe: Recipe, source: DataSource, group: ProcessGroup) -> float
     rate = float(group.sum(np.array([images / (time.perf_counter() - started)]))[0])
     if group.is_main:
         print(f"{rate:.0f} img/s", flush=True)
-    return rate
 
 
 class _WithLoss(nn.Cell):
