@@ -69,6 +69,7 @@ bench: $(STAMP)-bench
 	$(BIN)/python bench/distributed.py
 	$(BIN)/python bench/fine_tune.py
 	$(BIN)/python bench/integrity.py
+	$(BIN)/python bench/onnx_inference.py
 
 clean:
 	rm -rf $(VENV) results/data results/runs mutants

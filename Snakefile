@@ -14,6 +14,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/export.smk"
 
 
 rule all:
@@ -21,3 +22,4 @@ rule all:
         RESULTS.summary,
         RESULTS.comparison,
         expand(RUN.plots.files(), run=RUNS),
+        expand(RUN.export.path, run=EXPORTED),

@@ -294,6 +294,15 @@ def test_a_recipe_that_leaves_num_classes_open_takes_the_checkpoints(tmp_path: P
     assert net.classifier[6].weight.shape == (7, 4096)
 
 
+def test_class_names_are_the_checkpoints_else_its_class_indices():
+    """A zoo checkpoint carries no names: `export` and `predict` name its classes 0..N-1."""
+    recipe = load_recipe(dataset="digits", overrides={"num_classes": 3})
+    assert checkpoint.class_names({"class_names": ["cat", "dog", "ant"]}, recipe) == [
+        "cat", "dog", "ant"
+    ]  # fmt: skip
+    assert checkpoint.class_names({}, recipe) == ["0", "1", "2"]
+
+
 def _cut(path: Path, keep: int) -> bytes:
     """`path` cut to its first `keep` bytes; returns them."""
     data = path.read_bytes()[:keep]

@@ -92,15 +92,23 @@ def test_floating_point_images_are_refused_with_the_reason(tmp_path: Path) -> No
         check(path)
 
 
-def test_lossless_images_give_their_own_pixels_jpegs_their_record(tmp_path: Path) -> None:
+def _decoded(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def test_lossless_images_give_their_own_pixels_jpegs_their_records(tmp_path: Path) -> None:
+    """An RGB JPEG is its own record; a greyscale one's record is re-encoded as RGB, and
+    evaluation sees that record's pixels, not the file's."""
     pixels = _noise((30, 40, 3))
     png = _save(tmp_path / "a.png", Image.fromarray(pixels), "PNG")
     jpeg = _save(tmp_path / "a.jpg", Image.fromarray(pixels), "JPEG", quality=80)
     grey_jpeg = _save(tmp_path / "g.jpg", Image.fromarray(pixels[..., 0]), "JPEG")
 
     np.testing.assert_array_equal(network_input(png), pixels)
-    assert network_input(jpeg) == jpeg.read_bytes()
-    assert network_input(grey_jpeg) == record_bytes(grey_jpeg) != grey_jpeg.read_bytes()
+    np.testing.assert_array_equal(network_input(jpeg), _decoded(jpeg.read_bytes()))
+    record = _decoded(record_bytes(grey_jpeg))
+    np.testing.assert_array_equal(network_input(grey_jpeg), record)
+    assert not np.array_equal(record, _decoded(grey_jpeg.read_bytes()))  # re-encoding shows
 
 
 def _bad_files(folder: Path) -> dict[Path, str]:

@@ -17,6 +17,12 @@ def test_a_runs_files_are_where_the_readme_says():
         root / f"plots/{name}.png"
         for name in ("loss", "lr", "accuracy", "confusion", "per_class", "mistakes")
     ]
+    assert run.export.files() == [root / "export/preprocessing.json"]
+    assert [run.export.model(f) for f in ("ONNX", "MINDIR", "AIR")] == [
+        root / "export/vgg16.onnx",
+        root / "export/vgg16.mindir",
+        root / "export/vgg16.air",
+    ]
 
 
 def test_a_datasets_files_and_the_summary_are_where_the_readme_says():

@@ -19,7 +19,7 @@ from vgg16.cli import build_parser
 from vgg16.stages import STAGES, code_digest, code_files, module, modules
 
 REPO = Path(__file__).resolve().parent.parent
-WORKFLOW_STAGES = list(STAGES)[:9]
+WORKFLOW_STAGES = list(STAGES)[:10]
 
 
 def _commands(stage: str | None = None) -> dict[str, argparse.ArgumentParser]:

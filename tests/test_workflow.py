@@ -46,14 +46,15 @@ DATASETS = {
 }  # fmt: skip
 #: Each rule and the rules that consume its outputs, directly or not (the DAG, by hand).
 DOWNSTREAM = {
-    "download": {"verify", "prepare", "train", "select", "evaluate", "plot", "summary"},
-    "verify": {"prepare", "train", "select", "evaluate", "plot", "summary"},
-    "prepare": {"train", "select", "evaluate", "plot", "summary"},
-    "train": {"select", "evaluate", "plot", "summary"},
-    "select": {"evaluate", "plot", "summary"},
+    "download": {"verify", "prepare", "train", "select", "evaluate", "plot", "summary", "export"},
+    "verify": {"prepare", "train", "select", "evaluate", "plot", "summary", "export"},
+    "prepare": {"train", "select", "evaluate", "plot", "summary", "export"},
+    "train": {"select", "evaluate", "plot", "summary", "export"},
+    "select": {"evaluate", "plot", "summary", "export"},
     "evaluate": {"plot", "summary"},
     "plot": set(),
     "summary": set(),
+    "export": set(),
 }
 ALL_RULES = {*DOWNSTREAM, "all"}
 #: Every figure of a run and its size in pixels (vgg16/plot.py's inches at 100 dpi); the
@@ -111,6 +112,15 @@ def tiny_run(**overrides) -> dict:
     return {"dataset": "tiny", "recipe": "tiny.yaml", "set": overrides}
 
 
+#: The finished run also exports its selected checkpoint; the tests that retrain leave it
+#: out, which spares them an export each.
+EXPORTS = ["onnx", "mindir"]
+
+
+def exporting_run() -> dict:
+    return {**tiny_run(), "export": EXPORTS}
+
+
 @pytest.fixture(scope="session")
 def finished(digits, tmp_path_factory) -> Path:
     """A copy of the repository with a tiny dataset, after one complete run. Read-only.
@@ -120,7 +130,7 @@ def finished(digits, tmp_path_factory) -> Path:
     workdir = copy_repo(tmp_path_factory.mktemp("workflow"))
     write_source(workdir / "src", *digits, train=160, test=40)
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY_RECIPE))
-    result = snakemake(workdir, *write_config(workdir, {"tiny": tiny_run()}),
+    result = snakemake(workdir, *write_config(workdir, {"tiny": exporting_run()}),
                        env={"PYTHONPROFILEIMPORTTIME": "1"})  # fmt: skip
     assert set(job_counts(result)) == ALL_RULES
     return workdir
@@ -151,6 +161,10 @@ def test_full_run_writes_every_interface_path(finished):
                  "eval/mistakes.csv", "eval/mistakes.npz",
                  *(f"plots/{name}" for name in FIGURES)):  # fmt: skip
         assert (run / path).is_file(), path
+    exported = json.loads((run / "export" / "preprocessing.json").read_text())
+    assert exported["class_names"] == [str(d) for d in range(10)]
+    made = {p.name for p in (run / "export").iterdir()} - {".snakemake_timestamp"}
+    assert made == {"preprocessing.json", "vgg16.mindir", "vgg16.onnx"}
     assert (finished / "results" / "comparison.png").is_file()
     assert len(list((run / "train" / "ckpt").glob("*.ckpt"))) == 2
     data = finished / "results" / "data" / "tiny"
@@ -206,8 +220,14 @@ def test_the_runs_figures_hold_its_confusion_matrix_metrics_and_mistakes(finishe
 
 
 def test_second_run_has_nothing_to_do(workdir):
-    result = snakemake(workdir, *write_config(workdir, {"tiny": tiny_run()}))
+    result = snakemake(workdir, *write_config(workdir, {"tiny": exporting_run()}))
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_another_list_of_export_formats_exports_again_and_nothing_else(workdir):
+    run = {**tiny_run(), "export": ["onnx"]}
+    result = snakemake(workdir, "--dry-run", *write_config(workdir, {"tiny": run}))
+    assert job_counts(result) == {"export": 1, "all": 1}
 
 
 def test_eval_batch_size_reruns_evaluation_and_what_reads_it_only(workdir):
@@ -407,7 +427,7 @@ def test_editing_a_module_reruns_exactly_the_stages_that_import_it(finished, wor
         name = ".".join(module.relative_to(package).with_suffix("").parts).removesuffix(".__init__")
         users = {rule for rule, names in ran.items() if name in names}
         expected = users.union(*(DOWNSTREAM[rule] for rule in users))
-        args = write_config(copy, {"tiny": tiny_run()})
+        args = write_config(copy, {"tiny": exporting_run()})
         text, stat = module.read_text(), module.stat()
         module.write_text(text + "\n# edited\n")
         jobs = set(job_counts(snakemake(copy, "--dry-run", *args))) - {"all"}

@@ -366,6 +366,12 @@ def _first_difference(expected: dict[str, Any], weights: dict[str, Any]) -> str 
     return what + (f" ({hint})" if hint else "") + more
 
 
+def class_names(meta: dict[str, Any], recipe: Recipe) -> list[str]:
+    """The class names a checkpoint carries; one from elsewhere (the zoo's) carries none, and
+    its classes are named by their indices."""
+    return meta.get("class_names") or [str(i) for i in range(recipe.num_classes)]
+
+
 def load_net(recipe: Recipe, path: Path) -> tuple[nn.Cell, dict[str, Any], Recipe]:
     """The recipe's network with the checkpoint's weights, strictly loaded, its metadata, and
     the recipe with its number of classes (the checkpoint's, if the recipe leaves it open)."""

@@ -17,6 +17,7 @@ from mindspore import log as ms_log
 
 from vgg16 import group
 from vgg16.config import DEVICE_TARGETS, Recipe
+from vgg16.device_flags import add_arguments as add_arguments  # the flags, without MindSpore
 from vgg16.group import ProcessGroup
 from vgg16.launch import in_group
 
@@ -107,24 +108,6 @@ def amp_level(recipe: Recipe, target: str) -> str:
     if recipe.amp_level != "auto":
         return recipe.amp_level
     return "O0" if target == "CPU" else "O2"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The seed's device flags, on every command that runs the network."""
-    parser.add_argument(
-        "--device_target",
-        choices=DEVICE_TARGETS,
-        help="backend (seed flag); default: the best available",
-    )
-    parser.add_argument("--device_id", type=int, default=0, help="device index (seed flag)")
-    parser.add_argument(
-        "--is_distributed",
-        type=int,
-        choices=(0, 1),
-        default=0,
-        help="1: one process of a group started by rank table (seed flag; "
-        "--workers needs no such flag)",
-    )
 
 
 def start(args: argparse.Namespace, recipe: Recipe) -> ProcessGroup:

@@ -108,16 +108,21 @@ def record_bytes(path: Path) -> bytes:
     return _named(path, _record)
 
 
-def _network_input(data: bytes) -> bytes | np.ndarray:
+def _network_input(data: bytes) -> np.ndarray:
     image, fmt, mode = _decoded(data)
-    return _as_record(data, image, fmt, mode) if fmt == "JPEG" else np.asarray(image)
+    record = _as_record(data, image, fmt, mode) if fmt == "JPEG" else data
+    if record is data:  # any format but a JPEG that is not RGB, which is stored re-encoded
+        return np.asarray(image)
+    with Image.open(io.BytesIO(record)) as stored:
+        return np.asarray(stored)
 
 
-def network_input(path: Path) -> bytes | np.ndarray:
-    """What evaluation would feed the network for `path`, before its transforms: a JPEG's
-    record bytes (`record_bytes`), for MindSpore's decoder as in evaluation; any other
-    format's own pixels, (H, W, 3) uint8 RGB, never re-encoded (a lossy JPEG round trip
-    moved digits probabilities by up to 0.135)."""
+def network_input(path: Path) -> np.ndarray:
+    """What evaluation would feed its transforms for `path`, as (H, W, 3) uint8 RGB pixels:
+    a JPEG decoded from its record (`record_bytes`), as evaluation decodes records, and any
+    other format's own pixels, never re-encoded (a lossy JPEG round trip moved digits
+    probabilities by up to 0.135). Pillow decodes the record: its libjpeg-turbo gives
+    MindSpore's `Decode`'s pixels, to the bit (`tests/test_preprocessing.py`)."""
     return _named(path, _network_input)
 
 

@@ -153,6 +153,19 @@ class PlotsFolder(_Folder):
         return self.path / "mistakes.png"
 
 
+class ExportFolder(_Folder):
+    """`vgg16 export --output`: the model in each format asked for, and what feeds it."""
+
+    @property
+    def preprocessing(self) -> Path:
+        """What a runtime does to an image before the model (`preprocessing.Preprocessing`)."""
+        return self.path / "preprocessing.json"
+
+    def model(self, file_format: str) -> Path:
+        """The model in `file_format` (MINDIR, ONNX, AIR): MindSpore names its suffix."""
+        return self.path / f"vgg16.{file_format.lower()}"
+
+
 class RunFolder(_Folder):
     """One run of the workflow: a folder per stage that writes into it."""
 
@@ -171,6 +184,11 @@ class RunFolder(_Folder):
     @property
     def plots(self) -> PlotsFolder:
         return PlotsFolder(self.path / "plots")
+
+    @property
+    def export(self) -> ExportFolder:
+        """Written only for a run whose config asks for `export` formats."""
+        return ExportFolder(self.path / "export")
 
 
 class Results(_Folder):

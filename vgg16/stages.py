@@ -17,7 +17,7 @@ import hashlib
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
-#: Stage name = rule name = `vgg16` command, with its one-line help. The first nine are the
+#: Stage name = rule name = `vgg16` command, with its one-line help. The first ten are the
 #: workflow's rules, in its order.
 STAGES = {
     "download": "materialise a raw dataset (URL, local path, ImageNet archives, digits)",
@@ -29,8 +29,8 @@ STAGES = {
     "evaluate": "evaluate a checkpoint (seed: eval.py)",
     "plot": "a run's plots: training, test-set confusions and classes, mistakes",
     "summary": "one row per run: validation and test accuracy, training time",
-    "export": "export a checkpoint to MINDIR",
-    "predict": "class probabilities for image files",
+    "export": "export a checkpoint to MINDIR or ONNX, with the preprocessing that feeds it",
+    "predict": "class probabilities for image files (MindSpore, or ONNX Runtime alone)",
 }
 #: A stage's module is named after it, except where that name would shadow a standard-library
 #: module (`select`): a script run by msrun has the package folder first on sys.path.

@@ -10,10 +10,13 @@
 
 Either family takes either kind of record, JPEG bytes or raw pixels, of any size.
 
-Normalisation uses the recipe's 0-1 statistics scaled by 255, which equals the zoo's
-Rescale(1/255) followed by Normalize in one op. Training's random draws are `randomness`'s,
-keyed by (seed, epoch, position), so a resumed run crops and flips what the uninterrupted one
-did. Which family a recipe uses is its own choice (`Recipe.transforms`).
+What evaluation does is `preprocessing.Preprocessing`'s, which also does it in numpy for a
+runtime without MindSpore and describes it in an exported model's `preprocessing.json`;
+here it becomes MindSpore's C++ ops. Normalisation uses the recipe's 0-1 statistics scaled
+by 255, which equals the zoo's Rescale(1/255) followed by Normalize in one op. Training's
+random draws are `randomness`'s, keyed by (seed, epoch, position), so a resumed run crops
+and flips what the uninterrupted one did. Which family a recipe uses is its own choice
+(`Recipe.transforms`).
 """
 
 from __future__ import annotations
@@ -25,15 +28,14 @@ from mindspore.dataset import vision
 
 from vgg16 import randomness
 from vgg16.config import Recipe
+from vgg16.preprocessing import Preprocessing
 
 
 def normalize(recipe: Recipe) -> list:
     """The last ops of every family in evaluation: float32 CHW, normalised by the recipe's
     statistics."""
-    return [
-        vision.Normalize([m * 255 for m in recipe.mean], [s * 255 for s in recipe.std]),
-        vision.HWC2CHW(),
-    ]
+    spec = Preprocessing.of(recipe)
+    return [vision.Normalize(list(spec.mean), list(spec.std)), vision.HWC2CHW()]
 
 
 def normalization_table(recipe: Recipe) -> np.ndarray:
@@ -46,14 +48,11 @@ def normalization_table(recipe: Recipe) -> np.ndarray:
 
 
 class Family(ABC):
+    """Training's part of a family; its evaluation is `preprocessing.GEOMETRY`'s."""
+
     #: Whether training's random part takes pixels (JPEG records decoded first), or decodes
     #: a JPEG record itself.
     augments_pixels: bool
-
-    @abstractmethod
-    def evaluation(self, recipe: Recipe) -> list:
-        """Decoded HWC uint8 RGB pixels of any size to what the network sees, before
-        normalisation."""
 
     @abstractmethod
     def augmentation(self, recipe: Recipe, epoch: int) -> randomness.Augment:
@@ -64,9 +63,6 @@ class Family(ABC):
 class CifarStyle(Family):
     augments_pixels = True
 
-    def evaluation(self, recipe: Recipe) -> list:
-        return [vision.Resize(tuple(recipe.image_size))]
-
     def augmentation(self, recipe: Recipe, epoch: int) -> randomness.Augment:
         size = tuple(recipe.image_size)
         return randomness.CifarAugment(recipe.seed, epoch, size, recipe.random_flip)
@@ -74,11 +70,6 @@ class CifarStyle(Family):
 
 class ImagenetStyle(Family):
     augments_pixels = False
-
-    def evaluation(self, recipe: Recipe) -> list:
-        size = tuple(recipe.image_size)
-        short_side = round(size[0] * 256 / 224)  # 256 for the zoo's 224 px
-        return [vision.Resize(short_side), vision.CenterCrop(size)]
 
     def augmentation(self, recipe: Recipe, epoch: int) -> randomness.Augment:
         size = tuple(recipe.image_size)
@@ -93,8 +84,10 @@ def family(recipe: Recipe) -> Family:
 
 
 def evaluation(recipe: Recipe, *, normalized: bool = True) -> list:
-    """The zoo's evaluation transforms of decoded pixels, of any size (`predict`).
-    `normalized=False` stops before normalisation: uint8 HWC RGB pixels, as the network sees
-    them."""
+    """The zoo's evaluation transforms of decoded pixels, of any size: the resize, then the
+    centre crop if the family takes one. `normalized=False` stops before normalisation:
+    uint8 HWC RGB pixels, as the network sees them."""
+    spec = Preprocessing.of(recipe)
+    crop = [vision.CenterCrop(spec.center_crop)] if spec.center_crop else []
     last = normalize(recipe) if normalized else []
-    return [*family(recipe).evaluation(recipe), *last]
+    return [vision.Resize(spec.resize), *crop, *last]

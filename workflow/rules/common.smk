@@ -27,6 +27,8 @@ from vgg16.stages import code_files
 # and Snakemake would end the job while `train` is still saving its position.
 VGG16 = f"exec {shlex.quote(sys.executable)} -m vgg16"
 RUNS = sorted(config["runs"])
+#: The runs whose config asks for exported models (`export: [onnx, mindir]`).
+EXPORTED = [run for run in RUNS if config["runs"][run]["export"]]
 # Every path of the results, from the package's one owner of the layout; the wildcards stand
 # in for a dataset's and a run's name. (Params are formatted with wildcards only as strings.)
 RESULTS = Results("results")
@@ -216,6 +218,11 @@ def workers(wildcards):
 def parallel_flags(wildcards, resources):
     """msrun data parallelism; `workers` and `nodes` are resources, so a profile can set them."""
     return f"--workers {resources.workers} --nodes {resources.nodes}"
+
+
+def export_formats(wildcards):
+    """The formats the run's config asks for, as `vgg16 export --file_format` takes them."""
+    return " ".join(fmt.upper() for fmt in run_spec(wildcards)["export"])
 
 
 def eval_flags(wildcards):
