@@ -35,7 +35,7 @@ recipe = load_recipe(dataset="digits", overrides={"batch_size": batch})
 net = build_net(recipe)
 step = build_train_step(net, recipe, np.full(steps + 1, 0.01, dtype=np.float32), "O0")
 rng = np.random.default_rng(0)
-x = ms.Tensor(rng.standard_normal((batch, 3, 32, 32)), ms.float32)
+x = ms.Tensor(rng.integers(0, 256, (batch, 3, 32, 32), dtype=np.uint8))
 y = ms.Tensor(rng.integers(0, 10, batch), ms.int32)
 t = time.perf_counter(); step(x, y).asnumpy(); first = time.perf_counter() - t
 t = time.perf_counter()

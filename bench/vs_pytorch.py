@@ -21,6 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from torch_vgg16 import python_path
+
 MINDSPORE = r"""
 import json, sys, time
 import numpy as np
@@ -28,7 +30,7 @@ import mindspore as ms
 from vgg16 import randomness
 from vgg16.config import load_recipe
 from vgg16.model import DROPOUT_P, DROPOUT_WIDTHS, build_net
-from vgg16.train import build_train_step
+from vgg16.train import Normalization, build_train_step
 
 mode, steps, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 ms.set_context(mode=ms.GRAPH_MODE)
@@ -36,7 +38,7 @@ ms.set_device("CPU")
 recipe = load_recipe(dataset="digits", overrides={"batch_size": batch})
 net = build_net(recipe)
 rng = np.random.default_rng(0)
-x = ms.Tensor(rng.standard_normal((batch, 3, 32, 32)), ms.float32)
+x = ms.Tensor(rng.integers(0, 256, (batch, 3, 32, 32), dtype=np.uint8))
 if mode == "train":
     step = build_train_step(net, recipe, np.full(steps + 1, 0.01, np.float32), "O0")
     y = ms.Tensor(rng.integers(0, 10, batch), ms.int32)
@@ -46,6 +48,7 @@ if mode == "train":
         step(x, y, *map(ms.Tensor, keep)).asnumpy()
 else:
     net.set_train(False)
+    x = Normalization(recipe)(x)
     def run(i):
         net(x).asnumpy()
 t = time.perf_counter(); run(0); first = time.perf_counter() - t
@@ -59,19 +62,12 @@ PYTORCH = r"""
 import json, sys, time
 import torch
 from torch import nn
+from torch_vgg16 import vgg16_bn
 
 mode, steps, batch, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 torch.set_num_threads(threads)
 torch.manual_seed(0)
-layers, channels = [], 3
-for v in (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"):
-    if v == "M":
-        layers.append(nn.MaxPool2d(2, 2))
-    else:
-        layers += [nn.Conv2d(channels, v, 3, padding=1, bias=False), nn.BatchNorm2d(v), nn.ReLU()]
-        channels = v
-net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(512, 4096), nn.ReLU(), nn.Dropout(0.5),
-                    nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(0.5), nn.Linear(4096, 10))
+net = vgg16_bn(32)
 x = torch.randn(batch, 3, 32, 32)
 if mode == "train":
     y = torch.randint(0, 10, (batch,))
@@ -135,7 +131,7 @@ def machine() -> dict:
 
 
 def measure(framework: str, mode: str, steps: int, batch: int) -> dict:
-    env = dict(os.environ, GLOG_v="3")
+    env = dict(python_path(), GLOG_v="3")
     if framework == "MindSpore":
         cmd = [sys.executable, "-c", MINDSPORE, mode, str(steps), str(batch)]
     else:

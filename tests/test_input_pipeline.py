@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import mindspore as ms
 import numpy as np
 import pytest
 from imagenet_layout import write_image_folder
@@ -20,6 +21,7 @@ from vgg16.input_pipeline import (
     training_epoch,
 )
 from vgg16.prepare import prepare
+from vgg16.train import Normalization
 
 
 def test_evaluation_indices_split_a_split_into_disjoint_covering_shards():
@@ -93,14 +95,15 @@ def cifar_recipe():
 
 
 def test_training_batches_are_a_function_of_seed_epoch_and_step(tiny_data: Path, cifar_recipe):
-    """Images (normalised NCHW), labels and both dropout masks: the same twice, another epoch
+    """Images (uint8 NCHW), labels and both dropout flags: the same twice, another epoch
     another; resuming at step 3 reads exactly the rest of the epoch."""
     source = open_source(tiny_data)
     full = epoch_batches(source, cifar_recipe, epoch=2)
     assert len(full) == 64 // 8
     images, labels, keep1, keep2 = full[0]
-    assert images.shape == (8, 3, 32, 32) and images.dtype == np.float32
+    assert images.shape == (8, 3, 32, 32) and images.dtype == np.uint8
     assert labels.dtype == np.int32 and keep1.shape == keep2.shape == (8, 4096)
+    assert keep1.dtype == np.uint8 and images.flags.c_contiguous
     assert_same_batches(full, epoch_batches(source, cifar_recipe, epoch=2))
     assert_same_batches(full[3:], epoch_batches(source, cifar_recipe, epoch=2, first_step=3))
     other = epoch_batches(source, cifar_recipe, epoch=3)
@@ -142,9 +145,9 @@ def test_imagenet_style_batches_from_jpeg_records_are_fixed_by_position(jpeg_dat
 
 
 def test_unaugmented_training_batches_are_what_evaluation_reads(tiny_data: Path):
-    """Without augmentation or shuffling, the numpy-made training batches (normalised by a
-    table) hold exactly the images MindSpore's evaluation pipeline gives for the same
-    records, in the same order."""
+    """Without augmentation or shuffling, the numpy-made training batches, normalised by the
+    training step's `Normalization` on the device, hold the images MindSpore's evaluation
+    pipeline gives (normalised on the host) for the same records, in the same order."""
     source = open_source(tiny_data)
     settings = {"batch_size": 8, "augment": False, "shuffle": False, "has_dropout": False}
     recipe = load_recipe(dataset="digits", overrides=settings)
@@ -152,5 +155,6 @@ def test_unaugmented_training_batches_are_what_evaluation_reads(tiny_data: Path)
     files = source.split("train")
     evaluated = create_dataset(source, recipe, "train", batch_size=8)
     seen = np.concatenate([images.asnumpy() for images, _ in evaluated.create_tuple_iterator()])
-    assert trained.shape == (files.count, 3, 32, 32)
-    np.testing.assert_allclose(trained, seen[: len(trained)], rtol=0, atol=1e-5)
+    assert trained.shape == (files.count, 3, 32, 32) and trained.dtype == np.uint8
+    normalized = Normalization(recipe)(ms.Tensor(trained)).asnumpy()
+    np.testing.assert_allclose(normalized, seen[: len(trained)], rtol=0, atol=1e-5)

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import mindspore as ms
 import numpy as np
 import pytest
-from mindspore import nn
+from mindspore import nn, ops
 from mindspore.amp import auto_mixed_precision
 
-from vgg16 import checkpoint
+from vgg16 import checkpoint, train
 from vgg16.config import Recipe, load_recipe
 from vgg16.model import build_net
 from vgg16.train import build_train_step
@@ -55,11 +55,11 @@ def recipe(**overrides: object) -> Recipe:
 
 @pytest.fixture(scope="module")
 def batch(digits) -> Batch:
-    """The first BATCH digits, normalised as training normalises them: NCHW float32, int32."""
+    """The first BATCH digits as training's input pipeline gives them: NCHW uint8, int32."""
     images, labels = digits
-    mean, std = np.array(recipe().mean), np.array(recipe().std)
-    x = (images[:BATCH] / 255.0 - mean) / std
-    return x.transpose(0, 3, 1, 2).astype(np.float32), labels[:BATCH].astype(np.int32)
+    x = np.ascontiguousarray(images[:BATCH].transpose(0, 3, 1, 2))
+    assert x.dtype == np.uint8
+    return x, labels[:BATCH].astype(np.int32)
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +162,7 @@ def forward_seen(level: str, batch: Batch) -> list[Seen]:
     for _, cell in net.cells_and_names():
         if isinstance(cell, nn.Conv2d | nn.BatchNorm2d | nn.Dense):
             cell.register_forward_hook(record)
-    amp(ms.Tensor(batch[0]))
+    amp(train.Normalization(recipe())(ms.Tensor(batch[0])))
     return seen
 
 
@@ -221,9 +221,15 @@ def o0_runs(batch, start) -> tuple[Run, Run]:
     to fp16: how far rounding to fp16 alone, before any fp16 arithmetic, moves the update."""
     exact = run(train_step("O0", start), batch, start, 1)
     rounded_start = {name: fp16(value) for name, value in start.items()}
-    rounded_batch = (fp16(batch[0]), batch[1])
-    rounded = run(train_step("O0", rounded_start), rounded_batch, rounded_start, 1)
+    with pytest.MonkeyPatch.context() as patch:  # the step's normalised images, rounded
+        patch.setattr(train, "Normalization", _RoundedNormalization)
+        rounded = run(train_step("O0", rounded_start), batch, rounded_start, 1)
     return exact, rounded
+
+
+class _RoundedNormalization(train.Normalization):
+    def construct(self, images: ms.Tensor) -> ms.Tensor:
+        return ops.cast(ops.cast(super().construct(images), ms.float16), ms.float32)
 
 
 def test_o2_with_the_seeds_fixed_loss_scale_updates_as_o0_within_fp16_rounding(fp16_run, o0_runs):

@@ -108,24 +108,25 @@ def test_dropout_only_while_training(pynative):
     np.testing.assert_array_equal(no_dropout.classifier[2](ones).asnumpy(), ones.asnumpy())
 
 
-def test_dropout_multipliers_given_by_the_caller_replace_the_cells_masks(pynative):
+def test_dropout_flags_given_by_the_caller_replace_the_cells_masks(pynative):
     """With `keep1`, `keep2` (what `randomness.dropout_keep` draws per image), the classifier
-    multiplies by them instead of drawing its own masks: the same output every time."""
+    keeps the units they flag, scaled by 2 (p = 0.5), instead of drawing its own masks: the
+    same output every time."""
     recipe = load_recipe(dataset="digits", overrides={"batch_norm": False})
     net = build_net(recipe)
     net.set_train(True)
     rng = np.random.default_rng(2)
     x = ms.Tensor(rng.standard_normal((3, 3, 32, 32)), ms.float32)
-    keep1, keep2 = ((rng.random((3, 4096)) >= 0.5) * 2.0 for _ in range(2))
-    out = net(x, ms.Tensor(keep1, ms.float32), ms.Tensor(keep2, ms.float32)).asnumpy()
+    keep1, keep2 = ((rng.random((3, 4096)) >= 0.5).astype(np.uint8) for _ in range(2))
+    out = net(x, ms.Tensor(keep1), ms.Tensor(keep2)).asnumpy()
 
     head = net.classifier
     features = net.flatten(net.layers(x))
-    hidden = np.maximum(head[0](features).asnumpy(), 0) * keep1
-    hidden = np.maximum(head[3](ms.Tensor(hidden, ms.float32)).asnumpy(), 0) * keep2
+    hidden = np.maximum(head[0](features).asnumpy(), 0) * keep1 * 2.0
+    hidden = np.maximum(head[3](ms.Tensor(hidden, ms.float32)).asnumpy(), 0) * keep2 * 2.0
     want = head[6](ms.Tensor(hidden, ms.float32)).asnumpy()
     np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
-    again = net(x, ms.Tensor(keep1, ms.float32), ms.Tensor(keep2, ms.float32)).asnumpy()
+    again = net(x, ms.Tensor(keep1), ms.Tensor(keep2)).asnumpy()
     np.testing.assert_array_equal(out, again)
 
 

@@ -78,6 +78,8 @@ def make_layers(
 #: Inputs of the two dropout layers, the widths of `dropout_keep`'s masks.
 DROPOUT_WIDTHS = (4096, 4096)
 DROPOUT_P = 0.5
+#: Inverted dropout's scale of the units kept.
+KEEP_SCALE = 1 / (1 - DROPOUT_P)
 
 
 class Vgg(nn.Cell):
@@ -164,18 +166,21 @@ class Vgg(nn.Cell):
     def construct(
         self, x: ms.Tensor, keep1: ms.Tensor | None = None, keep2: ms.Tensor | None = None
     ) -> ms.Tensor:
-        """`keep1`, `keep2`: the two dropout layers' multipliers (0 or 1/(1-p)) for this
-        batch, drawn by the caller from each image's position (`randomness.dropout_keep`),
-        so that a resumed run drops what the uninterrupted one did. Without them the
-        Dropout cells act: their own random masks in training, the identity in eval mode."""
+        """`keep1`, `keep2`: which units the two dropout layers keep for this batch (uint8
+        0 or 1; the kept ones are scaled by 1/(1-p) here), drawn by the caller from each
+        image's position (`randomness.dropout_keep`), so that a resumed run drops what the
+        uninterrupted one did. Without them the Dropout cells act: their own random masks in
+        training, the identity in eval mode."""
         x = self.flatten(self.layers(x))
         if self.frozen:
             x = ops.stop_gradient(x)
         if keep1 is None:
             return self.classifier(x)
         head = self.classifier
-        x = head[1](head[0](x)) * keep1
-        x = head[4](head[3](x)) * keep2
+        x = head[1](head[0](x))
+        x = x * (ops.cast(keep1, x.dtype) * KEEP_SCALE)
+        x = head[4](head[3](x))
+        x = x * (ops.cast(keep2, x.dtype) * KEEP_SCALE)
         return head[6](x)
 
 

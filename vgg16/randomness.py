@@ -85,16 +85,17 @@ def positions(
 def dropout_keep(
     seed: int, epoch: int, batch_positions: np.ndarray, widths: tuple[int, ...], p: float
 ) -> list[np.ndarray]:
-    """Inverted-dropout multipliers (0 or 1/(1-p)) for a batch, one (batch, width) float32
-    array per dropout layer, each contiguous; each image's row is drawn from that image's own
-    key. Each draw is 16 bits (4 per SplitMix64 output), so p is applied in steps of
-    1/65536: exact for the zoo's 0.5."""
+    """Which units each dropout layer keeps for a batch: one (batch, width) uint8 array of
+    0 and 1 per layer, each contiguous, each image's row drawn from that image's own key.
+    The network scales the kept units by 1/(1-p) itself (`model.Vgg`): flags are a quarter
+    of float32 multipliers' bytes through the pipeline and onto the device. Each draw is
+    16 bits (4 per SplitMix64 output), so p is applied in steps of 1/65536: exact for the
+    zoo's 0.5."""
     total = sum(widths)
     keys = image_keys(seed, _DROPOUT, epoch, batch_positions)
     bits = draw_bits(keys, -(-total // 4)).astype("<u8").view("<u2")[:, :total]
-    keep = (bits >= round(p * 65536)).astype(np.float32)
-    keep *= np.float32(1 / (1 - p))
-    # contiguous copies: MindSpore converts a strided array element by element, 4 ms a batch
+    keep = (bits >= round(p * 65536)).view(np.uint8)
+    # contiguous copies: MindSpore converts a strided array element by element
     return [part.copy() for part in np.split(keep, np.cumsum(widths)[:-1], axis=1)]
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-import numpy as np
 from mindspore.dataset import vision
 
 from vgg16 import randomness
@@ -36,15 +35,6 @@ def normalize(recipe: Recipe) -> list:
     statistics."""
     spec = Preprocessing.of(recipe)
     return [vision.Normalize(list(spec.mean), list(spec.std)), vision.HWC2CHW()]
-
-
-def normalization_table(recipe: Recipe) -> np.ndarray:
-    """`normalize` as a (3, 256) float32 table, channel by pixel value: what a training batch
-    made in numpy (`input_pipeline.TrainingBatches`) looks its pixels up in, three times
-    faster than computing them."""
-    values = np.arange(256, dtype=np.float64)
-    mean, std = np.array(recipe.mean) * 255, np.array(recipe.std) * 255
-    return ((values[None, :] - mean[:, None]) / std[:, None]).astype(np.float32)
 
 
 class Family(ABC):
