@@ -58,7 +58,7 @@ CONFIG = {
         "tiny_w2": {"dataset": "tiny", "recipe": "tiny.yaml", "set": {}, "workers": 2},
     },
 }  # fmt: skip
-SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
+SUBMITTED = re.compile(r"Job \S+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 
 
 def cluster_answers() -> bool:
@@ -191,6 +191,11 @@ class ClusterRun:
         """SLURM job ids of `rule` (for `run`), in submission order."""
         where = f"rule_{rule}/{run}/" if run else f"rule_{rule}/"
         return [job for job, log in SUBMITTED.findall(self.text()) if where in log]
+
+    def group_jobs(self, group: str) -> list[str]:
+        """SLURM job ids of Snakemake group `group`, in submission order (the plugin names a
+        group job's log folder after the group and its rules)."""
+        return [job for job, log in SUBMITTED.findall(self.text()) if f"/group_{group}_" in log]
 
     def _run(self) -> None:
         try:

@@ -21,14 +21,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from slurm_cluster import REQUIRED, TINY_RECIPE, ClusterRun, snakemake_command
+from slurm_cluster import CONFIG, REQUIRED, TINY_RECIPE, ClusterRun, snakemake_command
 
 from vgg16 import checkpoint
 from vgg16.launch import free_port
 
 pytestmark = pytest.mark.slurm
 
-RULES = ("download", "verify", "prepare", "train", "select", "evaluate", "plot", "summary")
+RULES = ("download", "verify", "prepare", "train", "summary")
+#: The profile's `groups`: each run's rules after training, as one SLURM job.
+GROUP, GROUPED = "after_training", ("select", "evaluate", "plot")
 #: The demo's test top-1 after 3 of its 5 epochs (5 give 0.98: README); chance is 0.1.
 DEMO_TOP1 = 0.9
 STOPPED = "training stopped by SIGTERM"
@@ -81,6 +83,12 @@ def assert_same_checkpoint(got: Path, want: Path) -> None:
 def test_every_rule_ran_as_a_slurm_job_and_nothing_is_left_to_do(finished):
     for rule in RULES:
         assert finished.jobs(rule), f"no SLURM job for rule {rule}"
+    for rule in GROUPED:
+        assert not finished.jobs(rule), f"rule {rule} ran as a job of its own, not in its group"
+    assert len(finished.group_jobs(GROUP)) == len(CONFIG["runs"])  # one job per run
+    for rule in GROUPED:  # each run's, inside its group's job
+        finished_jobs = re.findall(rf"Finished jobid: \S+ \(Rule: {rule}\)", finished.text())
+        assert len(finished_jobs) == len(CONFIG["runs"]), rule
     # The outputs are those of a local run: a local dry run of the same workflow finds them
     # all, up to date.
     result = subprocess.run(snakemake_command(finished.workdir, "--cores", "1", "--dry-run"),
