@@ -3,7 +3,12 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The digits demo, unless a config file is given (`--configfile FILE`), which then replaces it
+# rather than adding to it. (`--replace-workflow-config` did that, but Snakemake 9.27 does not
+# pass it on to the jobs it submits to a cluster, which would then add the demo's runs.)
+if not workflow.config_settings.configfiles:
+
+    configfile: "config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"

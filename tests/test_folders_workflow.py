@@ -72,7 +72,7 @@ def seven_class_checkpoint(path: Path) -> Path:
 def config(workdir: Path, datasets: dict, runs: dict) -> list[str]:
     path = workdir / "folders-config.yaml"
     path.write_text(yaml.safe_dump({"datasets": datasets, "runs": runs}, allow_unicode=True))
-    return ["--configfile", str(path), "--replace-workflow-config"]
+    return ["--configfile", str(path)]
 
 
 RUNS = {

@@ -40,7 +40,7 @@ def shipped_config(
     dataset.update(changes)
     path = workdir / "imagenet-config.yaml"
     path.write_text(yaml.safe_dump(config))
-    return ["--configfile", str(path), "--replace-workflow-config"]
+    return ["--configfile", str(path)]
 
 
 def test_the_shipped_imagenet_config_runs_end_to_end(tmp_path):
