@@ -3,7 +3,8 @@ evaluate and plot of a run as one job) and without (a job each), side by side.
 
 Each variant is the run tests/test_slurm.py makes (two runs, one with two workers, a time
 limit and a requeue), through profiles/slurm-cpu edited as README says; rounds alternate.
-Needs root and the test cluster (tests/slurm/start-cluster, started here if none answers).
+Needs root and the one-node test cluster (tests/slurm/start-cluster, started here if it
+does not answer).
 
     .venv/bin/python bench/slurm_groups.py [--rounds 1]
 """
@@ -15,26 +16,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import slurm_cluster  # noqa: E402  (the test's cluster run)
 
-#: The test's profile edits, groups kept.
-EDIT = slurm_cluster.edit_profile
-
-
-def without_groups(source: Path, dest: Path) -> Path:
-    edited = EDIT(source, dest)
-    profile = yaml.safe_load((edited / "config.yaml").read_text())
-    del profile["groups"]
-    (edited / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
-    return edited
-
 
 def timed(grouped: bool, root: Path) -> float:
-    slurm_cluster.edit_profile = EDIT if grouped else without_groups
-    run = slurm_cluster.ClusterRun(root / ("grouped" if grouped else "ungrouped") / "w")
+    run = slurm_cluster.ClusterRun(root / ("grouped" if grouped else "ungrouped") / "w",
+                                   slurm_cluster.Cluster(1), slurm_cluster.CONFIG,
+                                   groups=grouped)  # fmt: skip
     run.start()
     run.wait()
     if run.unavailable or run.returncode:

@@ -177,25 +177,37 @@ def xdist_shared(tmp_path_factory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
-@pytest.fixture(scope="session", autouse=True)
-def slurm_workflow(request, tmp_path_factory):
-    """The SLURM tests' workflow run (tests/slurm_cluster.py), started in the background at the
-    session's start, by the first worker under pytest-xdist, when a collected test needs it."""
-    if not any(item.get_closest_marker("slurm") for item in request.session.items):
-        yield None
-        return
-    from slurm_cluster import ClusterRun
+#: The modules that read the two-node cluster's run (tests/slurm_cluster.py).
+TWO_NODE_MODULES = ("test_slurm_nodes",)
 
-    run = ClusterRun(xdist_shared(tmp_path_factory) / "slurm" / "w")
+
+@pytest.fixture(scope="session", autouse=True)
+def slurm_workflows(request, tmp_path_factory):
+    """The SLURM tests' workflow runs (tests/slurm_cluster.py), on the one-node cluster and,
+    when a two-node test is collected, the two-node one, started in the background at the
+    session's start, by the first worker under pytest-xdist, when a collected test needs them.
+    """
+    slurm = [item for item in request.session.items if item.get_closest_marker("slurm")]
+    if not slurm:
+        yield {}
+        return
+    from slurm_cluster import CONFIG, TWO_NODE_CONFIG, Cluster, ClusterRun
+
+    shared = xdist_shared(tmp_path_factory) / "slurm"
+    runs = {1: ClusterRun(shared / "one-node" / "w", Cluster(1), CONFIG)}
+    if any(item.module.__name__ in TWO_NODE_MODULES for item in slurm):
+        runs[2] = ClusterRun(shared / "two-nodes" / "w", Cluster(2), TWO_NODE_CONFIG, nodes=2)
     starts = os.environ.get("PYTEST_XDIST_WORKER", "gw0") == "gw0"
     if starts:
-        run.workdir.parent.mkdir()
-        run.start()
-    # That run is the session's longest chain: the tests yield the CPU to it. On Linux a
+        for run in runs.values():
+            run.workdir.parent.mkdir(parents=True)
+            run.start()
+    # Those runs are the session's longest chain: the tests yield the CPU to them. On Linux a
     # thread's nice value is its own, inherited by the threads and processes it starts, so
-    # the run's thread, started above, submits its jobs at the normal priority (SLURM
+    # the runs' threads, started above, submit their jobs at the normal priority (SLURM
     # passes the submitter's on), while the tests and all they start run at nice 10.
     os.nice(10)
-    yield run
+    yield runs
     if starts:
-        run.wait()  # this worker must outlive the run its thread watches
+        for run in runs.values():
+            run.wait()  # this worker must outlive the runs its threads watch

@@ -1,4 +1,4 @@
-"""The workflow through a real SLURM cluster: the one node of tests/slurm/start-cluster.
+"""The workflow through a real SLURM cluster: tests/slurm/start-cluster's one-node cluster.
 
 The run these tests read (tests/slurm_cluster.py) is the digits demo and a tiny 2-worker run
 in one workflow, submitted through profiles/slurm-cpu as README's SLURM section says to edit
@@ -37,8 +37,9 @@ STOPPED = "training stopped by SIGTERM"
 
 
 @pytest.fixture(scope="module")
-def cluster(slurm_workflow) -> ClusterRun:
-    run = slurm_workflow and slurm_workflow.wait()
+def cluster(slurm_workflows) -> ClusterRun:
+    run = slurm_workflows.get(1)
+    run = run and run.wait()
     reason = run.unavailable if run else "the SLURM workflow run was not started"
     if reason:
         if os.environ.get(REQUIRED):
@@ -163,28 +164,6 @@ def test_the_two_worker_run_also_selects_and_evaluates_with_two_workers(finished
         assert "launching 2 workers: msrun" in log and "===== worker_1.log =====" in log
 
 
-def test_several_nodes_path_runs_srun_msrun_per_node_with_one_node(
-    finished, two_worker_reference, tmp_path
-):
-    """From a job's own shell (what the profile's `mpi` resource gives a rule) `--workers 2
-    --nodes 1` starts msrun through `srun --nodes=1`, and trains as the local run does."""
-    out, log = tmp_path / "train", tmp_path / "job.log"
-    command = [sys.executable, "-m", "vgg16", "train", "--config",
-               str(finished.workdir / "tiny.yaml"), "--workers", "2", "--nodes", "1",
-               "--data_path", str(finished.workdir / "results/data/tiny/mindrecord"),
-               "--output", str(out)]  # fmt: skip
-    result = subprocess.run(
-        ["sbatch", "--wait", "--nodes=1", "--ntasks=1", f"--cpus-per-task={os.cpu_count()}",
-         "--time=10", f"--output={log}", "--wrap", " ".join(map(str, command))],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    text = log.read_text() if log.is_file() else ""
-    assert result.returncode == 0, result.stderr + text[-5000:]
-    assert "srun --nodes=1 --ntasks-per-node=1" in text and '--node_rank="$SLURM_NODEID"' in text
-    final = checkpoint.checkpoint_name(TINY_RECIPE["max_epoch"])
-    assert_same_checkpoint(out / "ckpt" / final, two_worker_reference / "ckpt" / final)
-
-
 def overlay_without_slurm_plugin(root: Path) -> Path:
     """An environment of this one's packages except the SLURM executor plugins: what
     `make run` installs (the package without its `slurm` extra), at no install cost."""
@@ -201,9 +180,10 @@ def test_without_the_plugin_a_dead_controller_costs_nothing(finished, tmp_path):
     workstation profile takes its usual second or two without the plugin, against the
     controller's time-out with it (which is why the plugin is the `slurm` extra)."""
     conf = tmp_path / "slurm.conf"  # this cluster's, pointing at a port nothing listens on
-    dead = f"SlurmctldHost=localhost\nSlurmctldPort={free_port()}"
-    text = Path("/etc/slurm/slurm.conf").read_text()
-    conf.write_text(re.sub(r"^SlurmctldHost=.*$", dead, text, flags=re.MULTILINE))
+    text = finished.cluster.conf.read_text()
+    for key, value in (("SlurmctldHost", "localhost"), ("SlurmctldPort", free_port())):
+        text = re.sub(rf"^{key}=.*$", f"{key}={value}", text, flags=re.MULTILINE)
+    conf.write_text(text)
     env = {**os.environ, "SLURM_CONF": str(conf)}
     ping = subprocess.run(["scontrol", "ping"], env=env, capture_output=True, text=True)
     assert "DOWN" in ping.stdout, ping.stdout + ping.stderr
@@ -234,7 +214,7 @@ def test_a_failing_rule_shows_its_log(finished, tmp_path):
     cmd = snakemake_command(finished.workdir, "--workflow-profile", str(finished.profile),
                             "--retries", "0", "results/data/tiny/verified.json")  # fmt: skip
     cmd[cmd.index("--configfile") + 1] = str(failing)
-    result = subprocess.run(cmd, capture_output=True, text=True)
+    result = subprocess.run(cmd, capture_output=True, text=True, env=finished.cluster.env)
     text = result.stdout + result.stderr
     assert result.returncode != 0
     assert finished.jobs("verify", "tiny")[-1] not in re.findall(r"SLURM jobid (\d+)", text)

@@ -105,7 +105,7 @@ def copy_repo(dest: Path) -> Path:
 def write_config(workdir: Path, runs: dict, datasets: dict | None = None) -> list[str]:
     config = {"datasets": datasets or DATASETS, "runs": runs}
     (workdir / "test-config.yaml").write_text(yaml.safe_dump(config))
-    return ["--configfile", str(workdir / "test-config.yaml"), "--replace-workflow-config"]
+    return ["--configfile", str(workdir / "test-config.yaml")]
 
 
 def tiny_run(**overrides) -> dict:
@@ -472,8 +472,8 @@ def test_recipe_mistakes_stop_the_dry_run_naming_the_run_and_key(tmp_path):
                                     "config/imagenet2012.yaml"])  # fmt: skip
 def test_dry_run_dag_of_the_shipped_configs(tmp_path, config):
     workdir = copy_repo(tmp_path)
-    result = snakemake(workdir, "--dry-run", "--configfile", str(REPO / config),
-                       "--replace-workflow-config")  # fmt: skip
+    # The given file replaces the demo: one run, not the demo's besides.
+    result = snakemake(workdir, "--dry-run", "--configfile", str(REPO / config))
     assert job_counts(result) == {
         "download": 1, "verify": 1, "prepare": 1, "train": 1, "select": 1,
         "evaluate": 1, "plot": 1, "summary": 1, "all": 1,
@@ -484,6 +484,28 @@ def test_slurm_profile_dry_run(tmp_path):
     workdir = copy_repo(tmp_path)
     result = snakemake(workdir, "--dry-run", "--workflow-profile", str(workdir / "profiles/slurm"))
     assert job_counts(result)["train"] == 1
+
+
+@pytest.mark.parametrize(
+    ("resources", "message"),
+    [
+        (["train:mpi=srun", "train:nodes=2"], "`mpi` needs `tasks` (or `tasks_per_node`)"),
+        (["train:mpi=srun", "train:nodes=2", "train:tasks=1"], "'tasks' must be greater than 1"),
+        (["train:nodes=2", "train:workers=2"], '`nodes: 2` needs `mpi: "srun"` and `tasks: 2`'),
+        (["train:mpi=srun", "train:nodes=2", "train:tasks=2"],
+         "`nodes: 2` does not divide the 1 workers of run digits"),
+    ],
+)  # fmt: skip
+def test_several_node_settings_the_plugin_or_vgg16_would_refuse_stop_a_dry_run(
+    tmp_path, resources, message
+):
+    """The SLURM plugin refuses these in a thread that reports nothing, and the workflow
+    would wait forever; vgg16 would refuse the others only once the job runs."""
+    workdir = copy_repo(tmp_path)
+    result = snakemake(workdir, "--dry-run", "--set-resources", *resources, check=False)
+    text = result.stdout + result.stderr
+    assert result.returncode != 0 and "set-resources of rule train" in text, text[-2000:]
+    assert message in text, text[-2000:]
 
 
 def test_unknown_config_key_is_named(tmp_path):

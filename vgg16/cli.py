@@ -21,6 +21,7 @@ from vgg16 import folder_lock, launch, stages
 from vgg16.folder_lock import FolderBusy
 from vgg16.layout import TrainFolder
 from vgg16.preemption import EXIT_CODE, Preempted
+from vgg16.slurm import NoAllocation
 
 #: Commands kept under an older or the seed's name.
 ALIASES = {"evaluate": ["eval"]}
@@ -74,7 +75,14 @@ def main(argv: list[str] | None = None) -> int:
                 launch.relaunch(argv, args)
             else:
                 stage_module(args.stage).main(args)
-    except (OSError, ValueError, FloatingPointError, launch.WorkerFailed, FolderBusy) as err:
+    except (
+        OSError,
+        ValueError,
+        FloatingPointError,
+        launch.WorkerFailed,
+        NoAllocation,
+        FolderBusy,
+    ) as err:
         print(f"vgg16 {args.command}: error: {err}", file=sys.stderr)
         return 1
     except Preempted as stopped:

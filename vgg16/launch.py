@@ -17,11 +17,10 @@ that survives exec); the workers put the default back (`cli`), and `train` insta
 graceful stop (`preemption`).
 
 Under SLURM, where the command runs decides how msrun starts. In the job's own shell (the
-batch step: Snakemake's `mpi` jobs, or an `salloc` shell) it runs under `srun`, one per node,
-so the workers belong to the job's nodes. Inside a job step (Snakemake's default `srun -n1`
-wrapper) it starts directly, on this node only: a nested srun would be signalled with the
-step, and srun answers its own SIGTERM by killing its tasks (SIGKILL), so the workers could
-never save their position.
+batch step: Snakemake's `mpi` jobs, or an `salloc` shell) it runs under srun, one per node, so
+the workers belong to the job's nodes (`slurm`). Inside a job step (Snakemake's default
+`srun -n1` wrapper) it starts directly, on this node only: a step cannot start steps on other
+nodes, and a nested srun would be signalled with the step.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -41,16 +41,17 @@ import psutil
 
 from vgg16.layout import MSRUN_LOGS
 from vgg16.preemption import SIGNALS, STOPPED, Preempted
+from vgg16.slurm import NODE_RANK, NODE_TIMEOUT_S, Allocation, NoAllocation
 
 #: What msrun launches: the package's CLI as a script (msrun wants a file, not `-m`).
 SCRIPT = Path(__file__).resolve().parent / "__main__.py"
 #: Set by msrun in its scheduler (MS_SCHED) and in every worker (MS_WORKER).
 ROLE = "MS_ROLE"
-#: `trap` arguments that make a shell ignore SIGNALS.
-IGNORED_SIGNALS = "'' " + " ".join(sig.name.removeprefix("SIG") for sig in SIGNALS)
 #: msrun's own words when one worker exits non-zero (process_entity/_api.py).
 WORKER_FAILED = "exit with exception"
 FAILURE_GRACE_S = 2.0
+#: How long srun may take to end after its step was killed.
+KILL_WAIT_S = 60.0
 LOG_TAIL_LINES = 40
 
 
@@ -133,44 +134,10 @@ def msrun_command(
     return [*cmd, str(SCRIPT), *worker_args]
 
 
-def slurm_command(
-    worker_args: list[str], *, nodes: int, workers_per_node: int, master_port: int, log_dir: Path
-) -> str:
-    """One msrun per node under SLURM, as a shell command for the job's batch step.
-
-    `$SLURM_NODEID` differs per node, so it must be expanded inside each srun task (hence
-    the single-quoted `bash -c`); the master address is the job's first node. The task
-    ignores SIGTERM and SIGUSR1 (`trap ''`) and becomes msrun (`exec`), for the reason in the
-    module docstring.
-    """
-    msrun = msrun_command(
-        worker_args,
-        workers=nodes * workers_per_node,
-        local_workers=workers_per_node,
-        master_port=master_port,
-        log_dir=log_dir,
-        master_addr='"$MASTER_ADDR"',
-        node_rank='"$SLURM_NODEID"',
-    )
-    inner = " ".join(
-        a if a.startswith("--node_rank") or a.startswith("--master_addr") else shlex.quote(a)
-        for a in msrun
-    )
-    return (
-        'MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1) '
-        f"srun --nodes={nodes} --ntasks-per-node=1 --export=ALL,MASTER_ADDR "
-        f"bash -c {shlex.quote(f'trap {IGNORED_SIGNALS} && exec {inner}')}"
-    )
-
-
-def in_batch_step() -> bool:
-    """Whether this runs in a SLURM job's own shell rather than in one of its steps."""
-    return "SLURM_JOB_NODELIST" in os.environ and "SLURM_STEP_ID" not in os.environ
-
-
 def _environment() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("MS_NODE_TIMEOUT", str(NODE_TIMEOUT_S))
     return env
 
 
@@ -226,44 +193,97 @@ def worker_logs(log_dir: Path) -> list[Path]:
     return sorted(Path(log_dir).glob("worker_*.log"))
 
 
-def _failed_worker_tails(log_dir: Path) -> str:
-    """The end of each worker log that shows an error (all of them if none does)."""
+def _failed_worker_tails(log_dir: Path, ranks: range | None = None) -> str:
+    """The end of the logs of `ranks` (where known), else of each worker log that shows an
+    error (all of them if none does)."""
     logs = {path: path.read_text(errors="replace") for path in worker_logs(log_dir)}
-    failed = {p: t for p, t in logs.items() if "Traceback" in t or "error:" in t} or logs
+    if ranks is not None:
+        failed = {p: t for p, t in logs.items() if int(p.stem.split("_")[1]) in ranks}
+    else:
+        failed = {p: t for p, t in logs.items() if "Traceback" in t or "error:" in t}
     parts = []
-    for path, text in failed.items():
+    for path, text in (failed or logs).items():
         tail = text.splitlines()[-LOG_TAIL_LINES:]
         parts.append(f"--- {path} (last {len(tail)} lines) ---\n" + "\n".join(tail))
     return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What runs the workers: msrun here, or srun of one msrun per node of `allocation`."""
+
+    command: list[str]
+    workers_per_node: int
+    allocation: Allocation | None = None
+
+    @classmethod
+    def of(cls, worker_args: list[str], *, workers: int, nodes: int, log_dir: Path) -> Launch:
+        allocation = Allocation.of_this_shell()
+        if allocation is None:
+            if nodes > 1:
+                raise NoAllocation(
+                    f"--nodes {nodes} needs to run in a SLURM job's own shell: "
+                    + (
+                        "this is a job step (SLURM_STEP_ID is set); give the rule the `mpi` "
+                        'resource (README, "On a SLURM cluster") so that Snakemake runs it '
+                        "outside a step"
+                        if "SLURM_STEP_ID" in os.environ
+                        else "there is no SLURM job here (no SLURM_JOB_ID)"
+                    )
+                )
+            msrun = msrun_command(worker_args, workers=workers, local_workers=workers,
+                                  master_port=free_port(), log_dir=log_dir)  # fmt: skip
+            return cls(msrun, workers)
+        if workers % nodes:
+            raise ValueError(f"--workers {workers} is not a multiple of --nodes {nodes}")
+        msrun = msrun_command(
+            worker_args,
+            workers=workers,
+            local_workers=workers // nodes,
+            master_port=free_port(),
+            log_dir=log_dir,
+            master_addr=allocation.nodes[0],
+            node_rank=NODE_RANK,
+        )
+        return cls(allocation.srun_command(msrun, nodes=nodes), workers // nodes, allocation)
+
+    def end_others(self) -> None:
+        """After a worker failed: ends the other workers at once, wherever they run."""
+        if self.allocation is not None:
+            self.allocation.kill_step()
+
+    def failed_node(self, line: str) -> tuple[str, range] | None:
+        """The node an srun-labelled line of output came from (`k: ...` from task k), and
+        the ranks of the workers there."""
+        label = line.split(":", 1)[0].strip()
+        if self.allocation is None or not label.isdigit():
+            return None
+        task = int(label)
+        ranks = range(task * self.workers_per_node, (task + 1) * self.workers_per_node)
+        return self.allocation.nodes[task], ranks
 
 
 def launch(worker_args: list[str], *, workers: int, log_dir: Path, nodes: int = 1) -> None:
     """Run `vgg16 <worker_args>` on `workers` processes and wait for all of them.
 
     Every worker's log is copied to our stdout at the end (the rule's log); a failing worker
-    raises WorkerFailed with its log's tail, without waiting for msrun's time-out.
+    raises WorkerFailed with its log's tail (and its node's name), without waiting for
+    msrun's time-out.
     """
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     for old in worker_logs(log_dir):
         old.unlink()
-    cmd = _command(worker_args, workers=workers, nodes=nodes, log_dir=log_dir)
-    print(
-        f"launching {workers} workers: {cmd if isinstance(cmd, str) else shlex.join(cmd)}",
-        flush=True,
-    )
+    how = Launch.of(worker_args, workers=workers, nodes=nodes, log_dir=log_dir)
+    where = f" on nodes {', '.join(how.allocation.nodes[:nodes])}" if how.allocation else ""
+    print(f"launching {workers} workers{where}: {shlex.join(how.command)}", flush=True)
     started = time.perf_counter()
     set_stop_signals(signal.SIG_IGN)  # inherited by msrun, kept across its exec
     proc = subprocess.Popen(
-        cmd,
-        shell=isinstance(cmd, str),
-        env=_environment(),
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        how.command, env=_environment(), text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     _forward_signals(proc)
-    failure = _watch(proc)
+    failure = _watch(proc, how)
     logs = {path: path.read_text(errors="replace") for path in worker_logs(log_dir)}
     for path, text in logs.items():
         print(f"===== {path.name} =====\n{text}", flush=True)
@@ -271,51 +291,43 @@ def launch(worker_args: list[str], *, workers: int, log_dir: Path, nodes: int = 
     if stopped:  # every worker stopped after the same step; rank 0 saved the position
         raise Preempted(stopped[0].split(": ", 1)[-1])
     if failure is not None or proc.returncode:
+        node = how.failed_node(failure) if failure else None
+        said = failure.split("]")[-1].strip() if failure else None  # msrun's own words
+        ranks = node[1] if node else None
+        whose = (
+            f"on node {node[0]} (worker log {', '.join(f'worker_{r}.log' for r in node[1])}): "
+            if node
+            else ""
+        )
         raise WorkerFailed(
-            f"a worker failed after {time.perf_counter() - started:.0f} s: "
-            f"{failure or f'msrun exited with {proc.returncode}'} (logs in {log_dir})\n"
-            f"{_failed_worker_tails(log_dir)}"
+            f"a worker failed after {time.perf_counter() - started:.0f} s: {whose}"
+            f"{said or f'msrun exited with {proc.returncode}'} (logs in {log_dir})\n"
+            f"{_failed_worker_tails(log_dir, ranks)}"
         )
     print(f"{workers} workers finished in {time.perf_counter() - started:.1f} s", flush=True)
 
 
-def _command(worker_args: list[str], *, workers: int, nodes: int, log_dir: Path) -> list[str] | str:
-    """msrun's command line here, or the shell command of one msrun per node under SLURM."""
-    port = free_port()
-    if in_batch_step():
-        if workers % nodes:
-            raise ValueError(f"--workers {workers} is not a multiple of --nodes {nodes}")
-        return slurm_command(
-            worker_args,
-            nodes=nodes,
-            workers_per_node=workers // nodes,
-            master_port=port,
-            log_dir=log_dir,
-        )
-    if nodes > 1:
-        raise ValueError(
-            f"--nodes {nodes} needs to run in a SLURM job's own shell: "
-            + (
-                "this is a job step (SLURM_STEP_ID is set); give the rule the `mpi` resource "
-                "(profiles/slurm/config.yaml) so that Snakemake runs it outside a step"
-                if "SLURM_JOB_NODELIST" in os.environ
-                else "there is no SLURM allocation (no SLURM_JOB_NODELIST)"
-            )
-        )
-    return msrun_command(
-        worker_args, workers=workers, local_workers=workers, master_port=port, log_dir=log_dir
-    )
+def _watch(proc: subprocess.Popen, how: Launch) -> str | None:
+    """Copy msrun's output to ours until it ends, and return its word that a worker failed.
 
-
-def _watch(proc: subprocess.Popen) -> str | None:
-    """Copy msrun's output to ours until it ends; on msrun's word that a worker failed, end
-    the whole process tree (msrun itself would wait for a time-out) and return that word."""
+    msrun itself would then wait for its scheduler's time-out, and srun for the cluster's
+    KillWait, so on that word the other workers are ended at once: the whole process tree
+    here, or the srun step's on every node (then srun itself ends, or is ended after
+    KILL_WAIT_S).
+    """
     assert proc.stdout is not None
+    failure = None
     for line in proc.stdout:
         print(f"[msrun] {line}", end="", flush=True)
-        if WORKER_FAILED in line:
-            time.sleep(FAILURE_GRACE_S)  # let the other workers' logs flush
-            end_tree(proc)
-            return line.split("]")[-1].strip()
-    proc.wait()
-    return None
+        if failure is None and WORKER_FAILED in line:
+            failure = line.strip()
+            if how.allocation is None:
+                time.sleep(FAILURE_GRACE_S)  # let the other workers' logs flush
+                end_tree(proc)
+                return failure
+            how.end_others()
+    try:
+        proc.wait(timeout=KILL_WAIT_S if failure else None)
+    except subprocess.TimeoutExpired:
+        end_tree(proc)
+    return failure

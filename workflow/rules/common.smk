@@ -116,6 +116,75 @@ for _run, _spec in config["runs"].items():
     check_run(_run, _spec)
 
 
+#: The rules whose command starts msrun workers (`--workers`, `--nodes`).
+LAUNCHING = ("train", "select", "evaluate")
+
+
+def check_cluster_resources(rule, resources):
+    """Several-node settings a profile gives a rule (`set-resources`), checked now.
+
+    The SLURM plugin (2.6.1) refuses an `mpi` rule without `tasks` or `tasks_per_node`, or
+    with either at 1, in the thread that submits it, where nothing reports the error: the
+    workflow then waits forever ("No active jobs"). And vgg16 starts one msrun per node with
+    srun from the job's own shell, which `mpi` gives, so `nodes` above 1 needs `mpi` and one
+    task per node, and its workers must divide evenly among the nodes.
+    """
+    where = f"set-resources of rule {rule}"
+
+    def given(name):
+        """The value when the profile gives a constant (a function is checked by no one)."""
+        res = resources.get(name)
+        return None if res is None or res.is_evaluable() else res.value
+
+    nodes, tasks, per_node = (
+        given("nodes") or 1,
+        given("tasks"),
+        given("tasks_per_node"),
+    )
+    if "mpi" in resources:
+        plugin = "the SLURM plugin would refuse it while submitting the job, and wait forever"
+        if "tasks" not in resources and "tasks_per_node" not in resources:
+            raise ValueError(
+                f"{where}: `mpi` needs `tasks` (or `tasks_per_node`): {plugin} ("
+                "\"For MPI jobs, please specify either 'tasks_per_node' or 'tasks' (at least "
+                'one is required).")'
+            )
+        if "tasks" in resources and "tasks_per_node" in resources:
+            raise ValueError(
+                f"{where}: `mpi` takes `tasks` or `tasks_per_node`, not both: {plugin}"
+            )
+        if tasks is not None and tasks <= 1 or per_node is not None and per_node <= 1:
+            raise ValueError(
+                f"{where}: `mpi` needs more than one task ({plugin}: \"For MPI jobs, 'tasks' "
+                'must be greater than 1."); for vgg16, one per node: `tasks` = `nodes`'
+            )
+    if nodes > 1 and rule in LAUNCHING:
+        if "mpi" not in resources:
+            raise ValueError(
+                f'{where}: `nodes: {nodes}` needs `mpi: "srun"` and `tasks: {nodes}`: vgg16 '
+                "starts one msrun per node with srun from the job's own shell, where `mpi` runs "
+                'the rule (README, "On a SLURM cluster")'
+            )
+        if per_node is not None or tasks is not None and tasks != nodes:
+            raise ValueError(
+                f"{where}: `nodes: {nodes}` takes one task per node, `tasks: {nodes}` (vgg16 "
+                "runs one msrun on each node, which starts that node's workers)"
+            )
+        workers = given("workers")
+        for run, spec in config["runs"].items():
+            if (workers or spec["workers"]) % nodes:
+                raise ValueError(
+                    f"{where}: `nodes: {nodes}` does not divide the {workers or spec['workers']} "
+                    f"workers of run {run} ("
+                    + ("`workers` there" if workers else f"config runs.{run}.workers")
+                    + ")"
+                )
+
+
+for _rule, _resources in workflow.resource_settings.overwrite_resources.items():
+    check_cluster_resources(_rule, _resources)
+
+
 def code(stage):
     """The package files `vgg16 <stage>` runs: an edit reruns exactly the stages using it."""
     return [str(path.relative_to(ROOT)) for path in code_files(stage, ROOT / "vgg16")]
