@@ -99,6 +99,8 @@ def test_a_lost_node_fails_the_job_soon_naming_it_and_the_retry_resumes(two):
     assert two.killed, "no worker on n2 was killed"
     # msrun on n2 sees its worker die within a second and fails; srun then ends n1's part.
     assert two.failed_after_s is not None and two.failed_after_s < NODE_TIMEOUT_S
+    print(f"the job ended {two.failed_after_s:.1f} s after the kill; the workflow took "
+          f"{two.seconds:.0f} s")  # fmt: skip
     text = two.text()
     assert re.search(r"a worker failed after \d+ s: on node n2 \(worker log worker_1\.log\)",
                      text), text[-5000:]  # fmt: skip

@@ -120,7 +120,7 @@ for _run, _spec in config["runs"].items():
 LAUNCHING = ("train", "select", "evaluate")
 
 
-def check_cluster_resources(rule, resources):
+def check_cluster_resources(name, resources):
     """Several-node settings a profile gives a rule (`set-resources`), checked now.
 
     The SLURM plugin (2.6.1) refuses an `mpi` rule without `tasks` or `tasks_per_node`, or
@@ -129,7 +129,7 @@ def check_cluster_resources(rule, resources):
     srun from the job's own shell, which `mpi` gives, so `nodes` above 1 needs `mpi` and one
     task per node, and its workers must divide evenly among the nodes.
     """
-    where = f"set-resources of rule {rule}"
+    where = f"set-resources of rule {name}"
 
     def given(name):
         """The value when the profile gives a constant (a function is checked by no one)."""
@@ -158,7 +158,7 @@ def check_cluster_resources(rule, resources):
                 f"{where}: `mpi` needs more than one task ({plugin}: \"For MPI jobs, 'tasks' "
                 'must be greater than 1."); for vgg16, one per node: `tasks` = `nodes`'
             )
-    if nodes > 1 and rule in LAUNCHING:
+    if nodes > 1 and name in LAUNCHING:
         if "mpi" not in resources:
             raise ValueError(
                 f'{where}: `nodes: {nodes}` needs `mpi: "srun"` and `tasks: {nodes}`: vgg16 '
