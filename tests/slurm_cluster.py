@@ -37,7 +37,7 @@ from test_workflow import copy_repo
 
 from vgg16.formats.cifar10 import find_batches, read_batches
 from vgg16.formats.digits import write_digits
-from vgg16.launch import ROLE
+from vgg16.launch import is_worker
 
 REPO = Path(__file__).resolve().parent.parent
 START = REPO / "tests" / "slurm" / "start-cluster"
@@ -126,18 +126,14 @@ class Cluster:
     def workers_on(self, node: str) -> list[psutil.Process]:
         """msrun's worker processes running on `node`: in its network namespace."""
         netns = (self.folder / "nodes" / node / "netns").read_text().strip()
-        found = []
-        for proc in psutil.process_iter():
+
+        def in_node(proc: psutil.Process) -> bool:
             try:
-                # msrun's `tail` of each worker log has the worker's environment too.
-                if (os.readlink(f"/proc/{proc.pid}/ns/net") == netns
-                        and proc.environ().get(ROLE) == "MS_WORKER"
-                        and proc.parent().environ().get(ROLE) != "MS_WORKER"
-                        and any(a.endswith("__main__.py") for a in proc.cmdline())):  # fmt: skip
-                    found.append(proc)
-            except (psutil.Error, OSError):
-                continue
-        return found
+                return os.readlink(f"/proc/{proc.pid}/ns/net") == netns
+            except OSError:
+                return False
+
+        return [proc for proc in psutil.process_iter() if in_node(proc) and is_worker(proc)]
 
 
 def cores() -> int:
@@ -278,9 +274,6 @@ class ClusterRun:
         group job's log folder after the group and its rules)."""
         return [job for job, log in SUBMITTED.findall(self.text()) if f"/group_{group}_" in log]
 
-    def snakemake(self, *args: str) -> list[str]:
-        return snakemake_command(self.workdir, *args)
-
     def _run(self) -> None:
         try:
             self._run_workflow()
@@ -298,7 +291,7 @@ class ClusterRun:
         (self.workdir / "config.yaml").write_text(yaml.safe_dump(self.config))
         edit_profile(self.workdir / "profiles" / "slurm-cpu" / "config.yaml", self.profile,
                      nodes=self.nodes, groups=self.groups)  # fmt: skip
-        cmd = self.snakemake("--workflow-profile", str(self.profile))
+        cmd = snakemake_command(self.workdir, "--workflow-profile", str(self.profile))
         with self.output.open("w") as out:
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=self.cluster.env)
         try:

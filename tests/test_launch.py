@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from vgg16.cli import parse_args
-from vgg16.launch import SCRIPT, free_port, msrun_command, wanted
+from vgg16.launch import SCRIPT, Launch, free_port, msrun_command, wanted
 from vgg16.slurm import NODE_RANK, Allocation, NoAllocation
 
 ARGS = ["train", "--data_path", "d", "--output", "c", "--workers", "8"]
@@ -46,6 +46,16 @@ def test_srun_command_for_two_nodes_of_four_gpus():
     assert "--node_rank=1 " in out
     with pytest.raises(NoAllocation, match="--nodes 4, but SLURM job 77 has 3 node"):
         allocation.srun_command(msrun, nodes=4)
+
+
+def test_a_failure_line_from_srun_names_its_node_and_that_nodes_workers():
+    """srun's `--label` puts the task, which is the node's index, before each line."""
+    msrun = ["msrun", f"--node_rank={NODE_RANK}"]
+    launch = Launch(msrun, 2, Allocation("77", ("n1", "n2", "n3"), cpus_per_task=4))
+    failed = "2: [ERROR] ME(1:2) [_api.py:365] Worker process 9 exit with exception."
+    assert launch.failed_node(failed) == ("n3", range(4, 6))
+    assert launch.failed_node("[ERROR] no label") == (None, None)
+    assert Launch(msrun, 2).failed_node(failed) == (None, None)  # msrun here: no nodes
 
 
 SCONTROL = """#!/bin/sh

@@ -45,6 +45,8 @@ from vgg16.slurm import NODE_RANK, NODE_TIMEOUT_S, Allocation, NoAllocation
 
 #: What msrun launches: the package's CLI as a script (msrun wants a file, not `-m`).
 SCRIPT = Path(__file__).resolve().parent / "__main__.py"
+#: How a worker's command line names SCRIPT, wherever the package lies.
+WORKER_SCRIPT = f"{SCRIPT.parent.name}/{SCRIPT.name}"
 #: Set by msrun in its scheduler (MS_SCHED) and in every worker (MS_WORKER).
 ROLE = "MS_ROLE"
 #: msrun's own words when one worker exits non-zero (process_entity/_api.py).
@@ -156,22 +158,25 @@ def end_tree(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def is_worker(process: psutil.Process) -> bool:
+    """Whether `process` is one of msrun's workers: not its scheduler, whose end would fail
+    the whole group, nor the workers' own children (data loaders) nor msrun's `tail` of each
+    worker log, which inherit a worker's environment."""
+    try:
+        parent = process.parent()
+        return (
+            process.environ().get(ROLE) == "MS_WORKER"
+            and parent is not None
+            and parent.environ().get(ROLE) != "MS_WORKER"
+            and any(arg.endswith(WORKER_SCRIPT) for arg in process.cmdline())
+        )
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
 def _workers(proc: subprocess.Popen) -> list[psutil.Process]:
-    """msrun's worker processes: not its scheduler, whose end would fail the whole group,
-    nor the workers' own children (data loaders), which inherit their environment."""
-    workers = []
-    for child in psutil.Process(proc.pid).children(recursive=True):
-        try:
-            parent = child.parent()
-            if (
-                child.environ().get(ROLE) == "MS_WORKER"
-                and parent is not None
-                and parent.environ().get(ROLE) != "MS_WORKER"
-            ):
-                workers.append(child)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return workers
+    """msrun's worker processes (`is_worker`) under `proc`."""
+    return [c for c in psutil.Process(proc.pid).children(recursive=True) if is_worker(c)]
 
 
 def _forward_signals(proc: subprocess.Popen) -> None:
@@ -247,17 +252,12 @@ class Launch:
         )
         return cls(allocation.srun_command(msrun, nodes=nodes), workers // nodes, allocation)
 
-    def end_others(self) -> None:
-        """After a worker failed: ends the other workers at once, wherever they run."""
-        if self.allocation is not None:
-            self.allocation.kill_step()
-
-    def failed_node(self, line: str) -> tuple[str, range] | None:
+    def failed_node(self, line: str) -> tuple[str, range] | tuple[None, None]:
         """The node an srun-labelled line of output came from (`k: ...` from task k), and
         the ranks of the workers there."""
         label = line.split(":", 1)[0].strip()
         if self.allocation is None or not label.isdigit():
-            return None
+            return None, None
         task = int(label)
         ranks = range(task * self.workers_per_node, (task + 1) * self.workers_per_node)
         return self.allocation.nodes[task], ranks
@@ -291,14 +291,10 @@ def launch(worker_args: list[str], *, workers: int, log_dir: Path, nodes: int = 
     if stopped:  # every worker stopped after the same step; rank 0 saved the position
         raise Preempted(stopped[0].split(": ", 1)[-1])
     if failure is not None or proc.returncode:
-        node = how.failed_node(failure) if failure else None
+        node, ranks = how.failed_node(failure) if failure else (None, None)
         said = failure.split("]")[-1].strip() if failure else None  # msrun's own words
-        ranks = node[1] if node else None
-        whose = (
-            f"on node {node[0]} (worker log {', '.join(f'worker_{r}.log' for r in node[1])}): "
-            if node
-            else ""
-        )
+        logs = ", ".join(f"worker_{rank}.log" for rank in ranks or ())
+        whose = f"on node {node} (worker log {logs}): " if node else ""
         raise WorkerFailed(
             f"a worker failed after {time.perf_counter() - started:.0f} s: {whose}"
             f"{said or f'msrun exited with {proc.returncode}'} (logs in {log_dir})\n"
@@ -325,7 +321,7 @@ def _watch(proc: subprocess.Popen, how: Launch) -> str | None:
                 time.sleep(FAILURE_GRACE_S)  # let the other workers' logs flush
                 end_tree(proc)
                 return failure
-            how.end_others()
+            how.allocation.kill_step()
     try:
         proc.wait(timeout=KILL_WAIT_S if failure else None)
     except subprocess.TimeoutExpired:

@@ -131,9 +131,9 @@ def check_cluster_resources(name, resources):
     """
     where = f"set-resources of rule {name}"
 
-    def given(name):
+    def given(key):
         """The value when the profile gives a constant (a function is checked by no one)."""
-        res = resources.get(name)
+        res = resources.get(key)
         return None if res is None or res.is_evaluable() else res.value
 
     nodes, tasks, per_node = (
