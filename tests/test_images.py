@@ -219,3 +219,39 @@ def test_decode_all_workers_are_spawned_without_the_callers_state(
 def test_extensions_are_the_formats_pillow_decodes_by_itself() -> None:
     assert {".jpeg", ".jpg", ".png", ".bmp", ".tif", ".webp", ".gif"} <= images.IMAGE_EXTENSIONS
     assert not {".txt", ".xml", ".eps", ".mpg", ""} & images.IMAGE_EXTENSIONS
+
+
+def _encoded(image: Image.Image, fmt: str, **options) -> np.ndarray:
+    """An image as a record gives it: its encoded bytes as a uint8 array."""
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return np.frombuffer(buffer.getvalue(), dtype=np.uint8)
+
+
+def _smooth(width: int, height: int) -> Image.Image:
+    return Image.fromarray(_noise((12, 16, 3))).resize((width, height), Image.BICUBIC)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "CMYK"])
+def test_a_record_decodes_to_the_rgb_pixels_pillow_gives(mode: str) -> None:
+    """libjpeg-turbo's own colour conversion (RGB, greyscale), Pillow's where it has none
+    (CMYK), and any other format through Pillow: the pixels of Pillow's convert("RGB")."""
+    for record in (_encoded(_smooth(200, 150).convert(mode), "JPEG", quality=90),
+                   _encoded(_smooth(200, 150).convert(mode), "TIFF")):  # fmt: skip
+        with Image.open(io.BytesIO(record.tobytes())) as image:
+            expected = np.asarray(image.convert("RGB"))
+        pixels = images.decode_record(record)
+        assert pixels.dtype == np.uint8 and pixels.shape == (150, 200, 3)
+        np.testing.assert_array_equal(pixels, expected)
+        assert images.record_size(record) == (200, 150)
+
+
+def test_a_jpeg_is_decoded_at_the_smallest_dct_scale_keeping_the_size_asked() -> None:
+    record = _encoded(_smooth(800, 600), "JPEG", quality=90)
+    assert images.decode_record(record, at_least=(400, 300)).shape == (300, 400, 3)  # 1/2
+    assert images.decode_record(record, at_least=(401, 300)).shape == (375, 500, 3)  # 5/8
+    assert images.decode_record(record, at_least=(100, 80)).shape == (150, 200, 3)  # 2/8
+    assert images.decode_record(record, at_least=(800, 1)).shape == (600, 800, 3)
+    # Pillow, for a JPEG libjpeg-turbo cannot make RGB, scales by halves only
+    cmyk = _encoded(_smooth(800, 600).convert("CMYK"), "JPEG", quality=90)
+    assert images.decode_record(cmyk, at_least=(300, 200)).shape == (300, 400, 3)

@@ -14,7 +14,6 @@ worker, which resumed process) then changes nothing.
 
 from __future__ import annotations
 
-import io
 import math
 from typing import Protocol
 
@@ -22,6 +21,8 @@ import numpy as np
 from mindspore.dataset import vision
 from mindspore.dataset.vision import Inter
 from PIL import Image
+
+from vgg16 import images
 
 _ORDER, _AUGMENT, _DROPOUT = 0, 1, 2  # streams, so that they never share draws
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # SplitMix64's increment
@@ -88,15 +89,26 @@ def dropout_keep(
     """Which units each dropout layer keeps for a batch: one (batch, width) uint8 array of
     0 and 1 per layer, each contiguous, each image's row drawn from that image's own key.
     The network scales the kept units by 1/(1-p) itself (`model.Vgg`): flags are a quarter
-    of float32 multipliers' bytes through the pipeline and onto the device. Each draw is
-    16 bits (4 per SplitMix64 output), so p is applied in steps of 1/65536: exact for the
-    zoo's 0.5."""
+    of float32 multipliers' bytes through the pipeline and onto the device. Each flag takes
+    the fewest bits of SplitMix64 output that give p exactly (`_flag_bits`): one bit for the
+    zoo's 0.5, which makes a batch's flags 16 times cheaper to draw than 16 bits each."""
     total = sum(widths)
+    bits = _flag_bits(p)
     keys = image_keys(seed, _DROPOUT, epoch, batch_positions)
-    bits = draw_bits(keys, -(-total // 4)).astype("<u8").view("<u2")[:, :total]
-    keep = (bits >= round(p * 65536)).view(np.uint8)
+    words = draw_bits(keys, -(-total * bits // 64)).astype("<u8")
+    if bits == 1:
+        draws = np.unpackbits(words.view(np.uint8), axis=1, count=total, bitorder="little")
+    else:
+        draws = words.view(f"<u{bits // 8}")[:, :total]
+    keep = (draws >= round(p * 2**bits)).view(np.uint8)
     # contiguous copies: MindSpore converts a strided array element by element
     return [part.copy() for part in np.split(keep, np.cumsum(widths)[:-1], axis=1)]
+
+
+def _flag_bits(p: float) -> int:
+    """Bits per dropout draw: 1 where p is 0.5, 8 where 256p is whole, else 16 (p applied in
+    steps of 1/65536)."""
+    return next((b for b in (1, 8) if (p * 2**b).is_integer()), 16)
 
 
 def crop_windows(images: np.ndarray, top: np.ndarray, left: np.ndarray, flip: np.ndarray):
@@ -153,41 +165,34 @@ class CifarAugment:
 class ImagenetAugment:
     """The zoo's ImageNet training crop (`RandomCropDecodeResize`: area 8-100% of the image,
     aspect ratio 3/4 to 4/3, resized bilinearly to `size`) and horizontal flip, drawn for
-    each image from (seed, epoch, position). A JPEG record is decoded by Pillow (1.0 ms for a
-    500x375 photo here, MindSpore's `Decode` 2.0 ms), at the smallest DCT scale (1/2, 1/4,
-    1/8: `Image.draft`) that keeps the crop at least `size`; the crop is resized by
-    MindSpore's C++ `ResizedCrop` (0.15 ms, Pillow's antialiased resize 0.8 ms). Raw pixels
-    (HWC) are taken as they are."""
+    each image from (seed, epoch, position). The crop is drawn from the record's header, so
+    that a JPEG is decoded at the smallest DCT scale that keeps the crop at least `size`
+    (`images.decode_record`); it is resized by MindSpore's C++ `ResizedCrop` (0.15 ms,
+    Pillow's antialiased resize 0.8 ms). Raw pixels (HWC) are taken as they are."""
 
     def __init__(self, seed: int, epoch: int, size: tuple[int, int], flip: bool) -> None:
         self.seed, self.epoch, self.size, self.flip = seed, epoch, tuple(size), flip
 
     def __call__(self, records: np.ndarray | list[np.ndarray], positions: np.ndarray):
         draws = uniforms(image_keys(self.seed, _AUGMENT, self.epoch, positions), _CROP_DRAWS + 1)
-        pixels = [self._one(data, row) for data, row in zip(records, draws, strict=True)]
-        return np.stack(pixels).transpose(0, 3, 1, 2)
+        batch = np.empty((len(records), 3, *self.size), dtype=np.uint8)
+        for out, data, row in zip(batch, records, draws, strict=True):
+            out[...] = self._one(data, row).transpose(2, 0, 1)  # one copy, into place
+        return batch
 
     def _one(self, data: np.ndarray, draws: np.ndarray) -> np.ndarray:
         height, width = self.size
-        with _open(data) as image:
-            full = image.size
-            left, top, right, bottom = _random_resized_crop(draws[:-1], *full)
-            if image.format == "JPEG":
-                # DCT scaling keeps at least (width, height) pixels of the crop
-                image.draft("RGB", (-(-full[0] * width // (right - left)),
-                                    -(-full[1] * height // (bottom - top))))  # fmt: skip
-            pixels = np.asarray(image.convert("RGB"))
+        full = images.record_size(data) if data.ndim == 1 else (data.shape[1], data.shape[0])
+        left, top, right, bottom = _random_resized_crop(draws[:-1], *full)
+        pixels = data if data.ndim == 3 else images.decode_record(
+            data, at_least=(-(-full[0] * width // (right - left)),
+                            -(-full[1] * height // (bottom - top))))  # fmt: skip
         sx, sy = pixels.shape[1] / full[0], pixels.shape[0] / full[1]
         x, y = round(left * sx), round(top * sy)
         w = max(1, min(round((right - left) * sx), pixels.shape[1] - x))
         h = max(1, min(round((bottom - top) * sy), pixels.shape[0] - y))
         out = vision.ResizedCrop(y, x, h, w, (height, width), Inter.BILINEAR)(pixels)
         return out[:, ::-1] if self.flip and draws[-1] < 0.5 else out
-
-
-def _open(data: np.ndarray) -> Image.Image:
-    """Raw HWC pixels, or an encoded image's bytes (read lazily: size first, then pixels)."""
-    return Image.fromarray(data) if data.ndim == 3 else Image.open(io.BytesIO(data.tobytes()))
 
 
 #: Uniform draws `_random_resized_crop` may use: ten tries of (area, ratio, left, top).
