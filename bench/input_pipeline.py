@@ -202,15 +202,15 @@ def main() -> None:
             runs[("ImageNet-style", who)] = functools.partial(
                 mindspore, "imagenet", Path(train_files[0]), IMAGENET_BATCH, on_host=on_host
             )
-        rates: dict[tuple[str, str, str], list[np.ndarray]] = {}
+        measured: dict[tuple[str, str, str], list[np.ndarray]] = {}
         for round_ in range(1, args.rounds + 1):
             order = itertools.product(FAMILIES, cores, (OURS, THEIRS, THEIRS_UINT8))
             for family, name, who in order:  # ours and MindSpore's side by side
                 whole, last = runs[(family, who)](cores=cores[name])
-                rates.setdefault((family, who, name), []).append(np.array([whole, last]))
+                measured.setdefault((family, who, name), []).append(np.array([whole, last]))
                 print(f"round {round_}: {family} {who} {name}: {whole:,.0f} img/s over "
                       f"{EPOCHS} epochs, {last:,.0f} in the last", flush=True)  # fmt: skip
-    best = {key: np.max(runs_, axis=0) for key, runs_ in rates.items()}
+    best = {key: np.max(rounds, axis=0) for key, rounds in measured.items()}
     print(f"\nimg/s over {EPOCHS} epochs (one-time reads included) | in the last epoch alone; "
           "best of the rounds, and the median of each round's own ratio")  # fmt: skip
     for family in FAMILIES:
@@ -218,8 +218,8 @@ def main() -> None:
             a = best[(family, OURS, name)]
             for who in (THEIRS, THEIRS_UINT8):
                 b = best[(family, who, name)]
-                ours_, theirs_ = rates[(family, OURS, name)], rates[(family, who, name)]
-                ratio = np.median(np.divide(ours_, theirs_), axis=0)
+                mine, theirs = measured[(family, OURS, name)], measured[(family, who, name)]
+                ratio = np.median(np.divide(mine, theirs), axis=0)
                 print(f"{family}, {name}: ours {a[0]:,.0f} | {a[1]:,.0f}, {who} {b[0]:,.0f} | "
                       f"{b[1]:,.0f}, ratio of the best {a[0] / b[0]:.2f} | {a[1] / b[1]:.2f}, "
                       f"median ratio {ratio[0]:.2f} | {ratio[1]:.2f}")  # fmt: skip

@@ -177,7 +177,7 @@ def write_tiny_source(folder: Path) -> None:
 def snakemake_command(workdir: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "snakemake", "--directory", str(workdir),
             "--snakefile", str(workdir / "Snakefile"), "--configfile",
-            str(workdir / "config.yaml"), "--replace-workflow-config", *args]  # fmt: skip
+            str(workdir / "config.yaml"), *args]  # fmt: skip
 
 
 def checkpoint_digests(folder: Path) -> dict[str, str]:

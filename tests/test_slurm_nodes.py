@@ -59,7 +59,7 @@ def run_folder(run: ClusterRun) -> Path:
 def test_both_nodes_trained_a_part_of_the_run(two):
     """MindSpore's scheduler registered one worker from each node, by its name and address
     in the node's own network; `train` ran as one SLURM job over both nodes."""
-    log = (two.workdir / "results" / "logs" / "train" / f"{INTERRUPTED}.log").read_text()
+    log = two.train_log.read_text()
     assert f"launching 2 workers on nodes {', '.join(NODES)}: srun" in log, log[:3000]
     scheduler = (run_folder(two) / "train" / "msrun" / "scheduler.log").read_text()
     registered = re.findall(r"rank id: (\d), device id: \d+, hostname: (\w+), ip: ([\d.]+)",
@@ -106,7 +106,7 @@ def test_a_lost_node_fails_the_job_soon_naming_it_and_the_retry_resumes(two):
                      text), text[-5000:]  # fmt: skip
     assert "Trying to restart job" in text
     # The retry resumed from the last checkpoint saved before the loss: the end of epoch 2.
-    log = (two.workdir / "results" / "logs" / "train" / f"{INTERRUPTED}.log").read_text()
+    log = two.train_log.read_text()
     assert resumed_at(log) == (3, 0), log[-3000:]
     # Nothing saved before the loss was lost or changed.
     now = checkpoint_digests(run_folder(two) / "train" / "ckpt")

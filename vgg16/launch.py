@@ -293,8 +293,8 @@ def launch(worker_args: list[str], *, workers: int, log_dir: Path, nodes: int = 
     if failure is not None or proc.returncode:
         node, ranks = how.failed_node(failure) if failure else (None, None)
         said = failure.split("]")[-1].strip() if failure else None  # msrun's own words
-        logs = ", ".join(f"worker_{rank}.log" for rank in ranks or ())
-        whose = f"on node {node} (worker log {logs}): " if node else ""
+        names = ", ".join(f"worker_{rank}.log" for rank in ranks or ())
+        whose = f"on node {node} (worker log {names}): " if node else ""
         raise WorkerFailed(
             f"a worker failed after {time.perf_counter() - started:.0f} s: {whose}"
             f"{said or f'msrun exited with {proc.returncode}'} (logs in {log_dir})\n"
