@@ -55,6 +55,12 @@ def test_dropout_rows_belong_to_their_image_not_to_the_batch() -> None:
     assert not np.array_equal(a[0], dropout_keep(1, 3, np.array([5, 9]), (4096, 1024), 0.5)[0])
 
 
+def test_a_dropout_rate_finer_than_8_bits_is_drawn_from_16():
+    """p = 0.001 rounds to 0 in 8 bits (nothing dropped) and to 66/65536 in 16."""
+    keep = dropout_keep(1, 2, np.arange(256), (4096,), 0.001)[0]
+    assert (keep == 0).mean() == pytest.approx(66 / 65536, abs=0.0002)
+
+
 def test_draws_are_uniform_and_belong_to_their_key() -> None:
     keys = randomness.image_keys(1, 0, 2, np.arange(2000))
     draws = randomness.uniforms(keys, 3)
@@ -111,7 +117,7 @@ def test_imagenet_crop_is_sized_and_fixed_by_position() -> None:
 
 
 def test_a_jpeg_is_decoded_at_a_reduced_scale_only_as_far_as_the_crop_allows() -> None:
-    """`draft` decodes a large photo at 1/2..1/8 scale when the crop stays at least the
+    """A large photo is decoded at a DCT scale (in eighths) where the crop stays at least the
     network's size: the result is close to cropping the fully decoded image."""
     y, x = np.mgrid[0:800, 0:1000]
     photo = np.stack([x % 256, y % 256, (x + y) // 8 % 256], axis=-1).astype(np.uint8)
@@ -124,6 +130,28 @@ def test_a_jpeg_is_decoded_at_a_reduced_scale_only_as_far_as_the_crop_allows() -
         full = Image.fromarray(photo).resize((32, 32), Image.Resampling.BILINEAR, box=box)
         error = np.abs(out.transpose(1, 2, 0).astype(int) - np.asarray(full, dtype=int))
         assert error.mean() < 8, (box, error.mean())
+
+
+def test_the_dct_scale_keeps_every_crop_at_least_the_networks_size(monkeypatch) -> None:
+    """No crop is enlarged from fewer pixels than the network takes (each decoded crop is at
+    least `size`), and the photo is decoded below full size where its crops allow."""
+    photo = np.random.default_rng(4).integers(0, 256, (800, 1000, 3), dtype=np.uint8)
+    record, decode, decoded = _jpeg(photo), randomness.images.decode_record, []
+
+    def recorded(data: np.ndarray, at_least: tuple[int, int] = (0, 0)) -> np.ndarray:
+        pixels = decode(data, at_least)
+        decoded.append(pixels.shape[:2])
+        return pixels
+
+    monkeypatch.setattr(randomness.images, "decode_record", recorded)
+    height, width = 96, 128
+    where = np.arange(20)
+    ImagenetAugment(seed=3, epoch=1, size=(height, width), flip=False)([record] * 20, where)
+    draws = randomness.uniforms(randomness.image_keys(3, 1, 1, where), 41)
+    for (h, w), row in zip(decoded, draws, strict=True):
+        left, top, right, bottom = randomness._random_resized_crop(row[:-1], 1000, 800)
+        assert (right - left) * w >= width * 1000 and (bottom - top) * h >= height * 800
+    assert all(h < 800 for h, _ in decoded), decoded
 
 
 @pytest.mark.parametrize(("width", "height"), [(500, 375), (40, 400), (400, 40)])
