@@ -16,7 +16,7 @@ $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP)-%: pyproject.toml | $(VENV)/bin/python
+$(STAMP)-%: pyproject.toml vgg16/_jpeg.c | $(VENV)/bin/python
 	$(PIP_INSTALL) -e '.$(if $(filter base,$*),,[$*])'
 	touch $@
 

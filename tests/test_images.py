@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from vgg16 import images
 from vgg16.images import BadImages, check, decode_all, network_input, record_bytes
@@ -255,3 +255,64 @@ def test_a_jpeg_is_decoded_at_the_smallest_dct_scale_keeping_the_size_asked() ->
     # Pillow, for a JPEG libjpeg-turbo cannot make RGB, scales by halves only
     cmyk = _encoded(_smooth(800, 600).convert("CMYK"), "JPEG", quality=90)
     assert images.decode_record(cmyk, at_least=(300, 200)).shape == (300, 400, 3)
+
+
+@pytest.mark.parametrize(
+    ("mode", "options"),
+    [
+        ("RGB", {"subsampling": 0}),  # 4:4:4
+        ("RGB", {"subsampling": 1}),  # 4:2:2: fancy upsampling across columns
+        ("RGB", {"subsampling": 2}),  # 4:2:0: and across rows
+        ("RGB", {"subsampling": 2, "progressive": True}),
+        ("L", {}),
+        ("CMYK", {}),  # Pillow's, in full
+    ],
+)
+def test_a_jpegs_box_decodes_to_the_pixels_of_the_whole_image(
+    mode: str, options: dict, monkeypatch
+) -> None:
+    """Decoding only a box (libjpeg's partial decompression) gives, to the bit, the box's
+    pixels in the image decoded whole, at every DCT scale, for boxes anywhere, edges
+    included. Decoding none of the pixels beside the box changed its edge pixels by up to 60
+    levels where chroma is subsampled (fancy upsampling draws on the neighbours)."""
+    rng = np.random.default_rng(7)
+    image = Image.fromarray(_noise((157, 203, 3))).resize((203, 157), Image.NEAREST)
+    monkeypatch.setattr(ImageFile, "MAXBLOCK", 1 << 20)  # Pillow: progressive, in memory
+    record = _encoded(image.convert(mode), "JPEG", quality=90, **options)
+    for size in [(26, 20), (51, 40), (77, 59), (102, 79), (127, 99), (153, 118), (178, 138),
+                 (203, 157)]:  # fmt: skip
+        whole = images.decode_record(record, at_least=size)
+        height, width = whole.shape[:2]
+        assert (width, height) >= size
+        for _ in range(12):
+            right, bottom = rng.integers(1, 204), rng.integers(1, 158)
+            left, top = int(rng.integers(0, right)), int(rng.integers(0, bottom))
+            box = (left, top, int(right), int(bottom))
+            x, y, w, h = images.scaled_box(box, (203, 157), (width, height))
+            part = images.decode_record(record, at_least=size, box=box)
+            np.testing.assert_array_equal(part, whole[y : y + h, x : x + w], err_msg=str(box))
+
+
+def test_a_box_maps_to_the_scaled_image_inside_it() -> None:
+    assert images.scaled_box((100, 50, 300, 150), (400, 200), (200, 100)) == (50, 25, 100, 50)
+    assert images.scaled_box((0, 0, 400, 200), (400, 200), (50, 25)) == (0, 0, 50, 25)
+    # at least a pixel, and never beyond the scaled image's edge
+    assert images.scaled_box((399, 199, 400, 200), (400, 200), (50, 25)) == (49, 24, 1, 1)
+
+
+def test_damaged_jpegs_and_boxes_outside_raise_clear_errors() -> None:
+    from vgg16 import _jpeg
+
+    record = _encoded(_smooth(64, 48), "JPEG", quality=90).tobytes()
+    with pytest.raises(ValueError, match="cannot read JPEG header"):
+        _jpeg.header(record[:40])
+    with pytest.raises(ValueError, match="cannot decode JPEG"):
+        _jpeg.decode_crop(record[:2] + b"\xff\xc0" + record[4:], 8, 0, 0, 64, 48)
+    with pytest.raises(ValueError, match=r"crop \(0, 0, 65, 48\) lies outside the image at 8/8"):
+        _jpeg.decode_crop(record, 8, 0, 0, 65, 48)
+    with pytest.raises(ValueError, match=r"crop \(0, 0, 33, 24\) lies outside the image at 4/8"):
+        _jpeg.decode_crop(record, 4, 0, 0, 33, 24)
+    with pytest.raises(ValueError, match="scale must be 1..8"):
+        _jpeg.decode_crop(record, 9, 0, 0, 8, 8)
+    assert _jpeg.header(record) == (64, 48, True)
+    assert len(_jpeg.decode_crop(record, 4, 0, 0, 32, 24)) == 32 * 24 * 3

@@ -4,6 +4,8 @@ import io
 
 import numpy as np
 import pytest
+from mindspore.dataset import vision
+from mindspore.dataset.vision import Inter
 from PIL import Image
 
 from vgg16 import randomness
@@ -93,11 +95,17 @@ def test_cifar_crop_is_a_window_of_the_zero_padded_image() -> None:
     assert len(corners) > 10  # the windows move
 
 
-def test_cifar_crop_of_another_size_is_resized_to_the_network() -> None:
+def test_cifar_crop_of_another_size_is_resized_to_the_network_as_the_zoo_resizes() -> None:
+    """The crop of the image's own size, then MindSpore's `Resize` (the zoo's), to the bit."""
     image = np.random.default_rng(0).integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    same = CifarAugment(seed=1, epoch=1, size=(20, 24), flip=False)
     augment = CifarAugment(seed=1, epoch=1, size=(32, 48), flip=False)
-    (out,) = augment([image], np.array([0]))
-    assert out.shape == (3, 32, 48) and out.dtype == np.uint8
+    for position in range(4):
+        where = np.array([position])
+        (out,) = augment([image], where)
+        (crop,) = same([image], where)
+        expected = vision.Resize((32, 48), Inter.BILINEAR)(crop.transpose(1, 2, 0))
+        np.testing.assert_array_equal(out.transpose(1, 2, 0), expected)
 
 
 def _jpeg(pixels: np.ndarray) -> np.ndarray:
@@ -134,13 +142,13 @@ def test_a_jpeg_is_decoded_at_a_reduced_scale_only_as_far_as_the_crop_allows() -
 
 def test_the_dct_scale_keeps_every_crop_at_least_the_networks_size(monkeypatch) -> None:
     """No crop is enlarged from fewer pixels than the network takes (each decoded crop is at
-    least `size`), and the photo is decoded below full size where its crops allow."""
+    least `size`), only the crop is decoded, and below full size where the crop allows."""
     photo = np.random.default_rng(4).integers(0, 256, (800, 1000, 3), dtype=np.uint8)
     record, decode, decoded = _jpeg(photo), randomness.images.decode_record, []
 
-    def recorded(data: np.ndarray, at_least: tuple[int, int] = (0, 0)) -> np.ndarray:
-        pixels = decode(data, at_least)
-        decoded.append(pixels.shape[:2])
+    def recorded(data: np.ndarray, at_least=(0, 0), box=None) -> np.ndarray:
+        pixels = decode(data, at_least, box)
+        decoded.append((pixels.shape[:2], box))
         return pixels
 
     monkeypatch.setattr(randomness.images, "decode_record", recorded)
@@ -148,10 +156,41 @@ def test_the_dct_scale_keeps_every_crop_at_least_the_networks_size(monkeypatch) 
     where = np.arange(20)
     ImagenetAugment(seed=3, epoch=1, size=(height, width), flip=False)([record] * 20, where)
     draws = randomness.uniforms(randomness.image_keys(3, 1, 1, where), 41)
-    for (h, w), row in zip(decoded, draws, strict=True):
-        left, top, right, bottom = randomness._random_resized_crop(row[:-1], 1000, 800)
-        assert (right - left) * w >= width * 1000 and (bottom - top) * h >= height * 800
-    assert all(h < 800 for h, _ in decoded), decoded
+    assert len(decoded) == 20
+    for ((h, w), box), row in zip(decoded, draws, strict=True):
+        assert box == randomness._random_resized_crop(row[:-1], 1000, 800)
+        left, top, right, bottom = box
+        assert h >= height and w >= width, (box, h, w)
+        assert h < bottom - top and w < right - left, (box, h, w)
+
+
+def test_raw_pixels_are_cropped_as_their_jpeg_record_is() -> None:
+    """The same box and resize for raw pixels as for a JPEG record decoded at full size
+    (the network's size above the photo's): the JPEG's pixels given raw, the same bytes."""
+    photo = np.random.default_rng(5).integers(0, 256, (90, 120, 3), dtype=np.uint8)
+    record = _jpeg(photo)
+    pixels = randomness.images.decode_record(record)
+    augment = ImagenetAugment(seed=2, epoch=0, size=(96, 128), flip=True)
+    where = np.arange(8)
+    from_jpeg = augment([record] * 8, where)
+    np.testing.assert_array_equal(augment(np.stack([pixels] * 8), where), from_jpeg)
+    assert len({out.tobytes() for out in from_jpeg}) == 8
+
+
+@pytest.mark.parametrize(("height", "width"), [(90, 120), (300, 41)])
+def test_imagenet_crops_are_mindspores_resized_crop_of_the_drawn_box(height, width) -> None:
+    """The crop of the drawn box, resized as MindSpore's `ResizedCrop` resizes it (bilinear,
+    to the bit), mirrored where the flip is drawn."""
+    photo = np.random.default_rng(6).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    where = np.arange(16)
+    outs = ImagenetAugment(seed=8, epoch=3, size=(48, 64), flip=True)(np.stack([photo] * 16), where)
+    draws = randomness.uniforms(randomness.image_keys(8, 1, 3, where), 41)
+    for out, row in zip(outs, draws, strict=True):
+        left, top, right, bottom = randomness._random_resized_crop(row[:-1], width, height)
+        crop = vision.ResizedCrop(top, left, bottom - top, right - left, (48, 64),
+                                  Inter.BILINEAR)(photo)  # fmt: skip
+        expected = crop[:, ::-1] if row[-1] < 0.5 else crop
+        np.testing.assert_array_equal(out.transpose(1, 2, 0), expected, err_msg=str(row[-1]))
 
 
 @pytest.mark.parametrize(("width", "height"), [(500, 375), (40, 400), (400, 40)])

@@ -6,9 +6,9 @@ Evaluation runs MindSpore's C++ ops (`transforms.evaluation`, built from the sam
 weights (11 bits), no antialiasing, and an exact halving done as a 2x2 box average. Pillow's
 bilinear resize antialiases instead and moved pixels by up to 165 levels of 255 against it
 (measured on photographs), which would move a network's probabilities by far more than
-1e-4; so `bilinear` reproduces OpenCV's arithmetic, the rounding of its SSE2 vertical pass
-included, and equals MindSpore's `Resize` bit for bit (`tests/test_preprocessing.py`, on
-photographs at sizes up and down). Decoding is not here: Pillow's libjpeg-turbo gives
+1e-4; so `bilinear` calls OpenCV's own kernel (opencv-python-headless), which equals
+MindSpore's `Resize` bit for bit (`tests/test_preprocessing.py`, on photographs at sizes up
+and down). Decoding is not here: Pillow's libjpeg-turbo gives
 MindSpore's decoder's pixels (`images.network_input`).
 
 This module imports neither MindSpore nor the rest of the package at run time, so an
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+import cv2
 import numpy as np
 
 if TYPE_CHECKING:
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
 LAYOUT, CHANNEL_ORDER, DTYPE = "NCHW", "RGB", "float32"
 #: The resize `bilinear` reproduces, named as a runtime with OpenCV would call it.
 INTERPOLATION = "cv2.INTER_LINEAR"
-#: OpenCV's fixed-point weights of a bilinear tap: 2**11 is 1.
-_ONE = 2048
 
 Size = tuple[int, int]
 
@@ -218,45 +217,12 @@ class _Fields:
         return red, green, blue
 
 
-def _taps(source: int, target: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """OpenCV's bilinear taps along one axis: for each output pixel, the first source pixel
-    (floor of the half-pixel-centred position, computed in float32 as OpenCV does) and the
-    fixed-point weights of it and the next one, rounded half to even."""
-    scale = 1.0 / (target / source)
-    position = ((np.arange(target) + 0.5) * scale - 0.5).astype(np.float32)
-    first = np.floor(position).astype(np.int64)
-    fraction = position - first.astype(np.float32)
-    w0 = np.rint((np.float32(1) - fraction) * np.float32(_ONE)).astype(np.int32)
-    w1 = np.rint(fraction * np.float32(_ONE)).astype(np.int32)
-    return first, w0, w1
-
-
 def bilinear(image: np.ndarray, size: Size) -> np.ndarray:
-    """(H, W, C) uint8 pixels resized to `size` (height, width) exactly as MindSpore's
-    `Resize(..., Inter.LINEAR)` does, which is OpenCV 4.5's `cv::resize` with INTER_LINEAR."""
+    """(H, W, 3) uint8 pixels resized to `size` (height, width) exactly as MindSpore's
+    `Resize(..., Inter.LINEAR)` resizes them: by the kernel it calls, OpenCV's `cv::resize`
+    with INTER_LINEAR, which releases the GIL while it works."""
     height, width = size
-    source_height, source_width = image.shape[:2]
-    if (height, width) == (source_height, source_width):
-        return image.copy()
-    if (source_height, source_width) == (2 * height, 2 * width):  # OpenCV's INTER_AREA then
-        quads = image.astype(np.int32)
-        total = quads[0::2, 0::2] + quads[0::2, 1::2] + quads[1::2, 0::2] + quads[1::2, 1::2]
-        return ((total + 2) >> 2).astype(np.uint8)
-    # Horizontal pass, exact in integers; edge pixels repeat (weights 1 and 0 there).
-    first, w0, w1 = _taps(source_width, width)
-    outside = (first < 0) | (first >= source_width - 1)
-    first = np.clip(first, 0, source_width - 1)
-    w0, w1 = np.where(outside, _ONE, w0), np.where(outside, 0, w1)
-    pixels = image.astype(np.int32)
-    second = np.minimum(first + 1, source_width - 1)
-    rows = pixels[:, first] * w0[:, None] + pixels[:, second] * w1[:, None]
-    # Vertical pass, as OpenCV's SSE2 code rounds it: each row's sum shifted right by 4,
-    # multiplied by its 16-bit weight keeping the high 16 bits, then (sum + 2) >> 2.
-    top, v0, v1 = _taps(source_height, height)
-    upper = rows[np.clip(top, 0, source_height - 1)] >> 4
-    lower = rows[np.clip(top + 1, 0, source_height - 1)] >> 4
-    mixed = ((upper * v0[:, None, None]) >> 16) + ((lower * v1[:, None, None]) >> 16)
-    return np.clip((mixed + 2) >> 2, 0, 255).astype(np.uint8)
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def center_crop(image: np.ndarray, size: Size) -> np.ndarray:
