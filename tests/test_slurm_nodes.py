@@ -105,12 +105,17 @@ def test_a_lost_node_fails_the_job_soon_naming_it_and_the_retry_resumes(two):
     assert re.search(r"a worker failed after \d+ s: on node n2 \(worker log worker_1\.log\)",
                      text), text[-5000:]  # fmt: skip
     assert "Trying to restart job" in text
-    # The retry resumed from the last checkpoint saved before the loss: the end of epoch 2.
+    # The retry resumed from the last epoch checkpoint saved before the loss (the end of
+    # epoch 2 when the kill lands in epoch 3, as intended), or from a recovery checkpoint of
+    # the epoch after it, which the surviving worker writes if its stop finds it between
+    # steps (seen once, when this busy machine saw epoch 3's steps only in epoch 4).
+    assert two.saved_before_kill, "no checkpoint had been saved before the kill"
+    epochs = range(1, TINY_RECIPE["max_epoch"] + 1)
+    last = max(e for e in epochs if checkpoint.checkpoint_name(e) in two.saved_before_kill)
     log = two.train_log.read_text()
-    assert resumed_at(log) == (3, 0), log[-3000:]
+    assert (last + 1, 0) <= resumed_at(log) < (last + 2, 0), (last, log[-3000:])
     # Nothing saved before the loss was lost or changed.
     now = checkpoint_digests(run_folder(two) / "train" / "ckpt")
-    assert two.saved_before_kill, "no checkpoint had been saved before the kill"
     assert {name: now.get(name) for name in two.saved_before_kill} == two.saved_before_kill
 
 

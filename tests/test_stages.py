@@ -114,6 +114,20 @@ def test_modules_follow_every_kind_of_package_import(tmp_path: Path):
         modules("fit", root)
 
 
+def test_a_c_modules_source_is_among_the_code_of_the_stages_that_import_it(tmp_path: Path):
+    """`from vgg16 import _jpeg` runs `_jpeg.c` once built: editing it must rerun the stage,
+    and a C file is not read for Python imports."""
+    root = _package(tmp_path, {"train": "from vgg16 import images\n", "plot": "",
+                               "images": "from vgg16 import _jpeg\n"})  # fmt: skip
+    (root / "_jpeg.c").write_text("#include <jpeglib.h>\nimport vgg16.plot\n")
+    assert modules("train", root) == ["__init__", "__main__", "_jpeg", "cli", "images", "train"]
+    assert "_jpeg.c" in [p.name for p in code_files("train", root)]
+    before = code_digest("train", root)
+    (root / "_jpeg.c").write_text("/* edited */\n")
+    assert code_digest("train", root) != before
+    assert "_jpeg" not in modules("plot", root)
+
+
 def test_code_digest_follows_the_stages_files_only(tmp_path: Path):
     root = _package(tmp_path, {"train": "from vgg16 import loss\n", "loss": "", "plot": ""})
     before = code_digest("train", root)

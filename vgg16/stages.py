@@ -86,9 +86,10 @@ def _imports(path: Path) -> set[str]:
 
 
 def _source(name: str, package: Path) -> Path | None:
-    """The file of package module `name` ("train", "formats", "formats.cifar10")."""
+    """The file of package module `name` ("train", "formats", "formats.cifar10"); a C
+    module's source ("_jpeg": `_jpeg.c`), which imports nothing of the package."""
     base = package.joinpath(*name.split("."))
-    for path in (base.with_suffix(".py"), base / "__init__.py"):
+    for path in (base.with_suffix(".py"), base / "__init__.py", base.with_suffix(".c")):
         if path.is_file():
             return path
     return None  # `from vgg16.x import y` where y is no module
@@ -103,7 +104,8 @@ def modules(stage: str, package: Path = PACKAGE) -> list[str]:
         if name in seen or path is None:
             continue
         seen.add(name)
-        todo.extend(_imports(path))
+        if path.suffix == ".py":
+            todo.extend(_imports(path))
     return sorted(seen)
 
 
