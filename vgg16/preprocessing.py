@@ -1,5 +1,5 @@
 """What the network is fed, without MindSpore: evaluation's transforms of a decoded image,
-in numpy, and as `preprocessing.json` describes them to any runtime.
+in numpy and OpenCV, and as `preprocessing.json` describes them to any runtime.
 
 Evaluation runs MindSpore's C++ ops (`transforms.evaluation`, built from the same
 `Preprocessing`), whose resize is OpenCV 4.5's `cv::resize` with `INTER_LINEAR`: fixed-point
