@@ -102,18 +102,21 @@ def test_a_lost_node_fails_the_job_soon_naming_it_and_the_retry_resumes(two):
     print(f"the job ended {two.failed_after_s:.1f} s after the kill; the workflow took "
           f"{two.seconds:.0f} s")  # fmt: skip
     text = two.text()
-    assert re.search(r"a worker failed after \d+ s: on node n2 \(worker log worker_1\.log\)",
-                     text), text[-5000:]  # fmt: skip
+    failure = re.search(r"a worker failed after \d+ s: on node n2 \(worker log worker_1\.log\)",
+                        text)  # fmt: skip
+    assert failure, text[-5000:]
     assert "Trying to restart job" in text
-    # The retry resumed from the last epoch checkpoint saved before the loss (the end of
-    # epoch 2 when the kill lands in epoch 3, as intended), or from a recovery checkpoint of
-    # the epoch after it, which the surviving worker writes if its stop finds it between
-    # steps (seen once, when this busy machine saw epoch 3's steps only in epoch 4).
+    # The retry resumed from the last epoch checkpoint saved before the loss: the end of epoch
+    # 2, the kill landing in epoch 3 as intended; or, at most the end of that epoch, what the
+    # surviving worker saved after the kill (its epoch checkpoint, or a recovery one if its stop
+    # found it between steps). Only the first resume after the failure counts: on a busy
+    # machine the retry itself can reach the 2-minute limit, stop and resume once more.
     assert two.saved_before_kill, "no checkpoint had been saved before the kill"
     epochs = range(1, TINY_RECIPE["max_epoch"] + 1)
     last = max(e for e in epochs if checkpoint.checkpoint_name(e) in two.saved_before_kill)
-    log = two.train_log.read_text()
-    assert (last + 1, 0) <= resumed_at(log) < (last + 2, 0), (last, log[-3000:])
+    retry = re.search(r"resuming from .*", text[failure.end() :])
+    assert retry, text[failure.end() :][-5000:]
+    assert (last + 1, 0) <= resumed_at(retry.group(0)) <= (last + 2, 0), (last, retry.group(0))
     # Nothing saved before the loss was lost or changed.
     now = checkpoint_digests(run_folder(two) / "train" / "ckpt")
     assert {name: now.get(name) for name in two.saved_before_kill} == two.saved_before_kill
