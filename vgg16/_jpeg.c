@@ -41,9 +41,12 @@ static void ignore(j_common_ptr cinfo, int level)
 
 enum outcome { DECODED, FAILED, NOT_RGB, OUTSIDE };
 
+struct header {
+    JDIMENSION width, height;
+    int rgb; /* whether libjpeg makes RGB of it itself: not CMYK or YCCK */
+};
+
 struct request {
-    const unsigned char *data;
-    size_t size;
     int scale; /* eighths */
     JDIMENSION left, top, width, height;
     unsigned char *out; /* height x width x 3 */
@@ -53,7 +56,13 @@ struct request {
  * upsampling at the crop's edges sees the neighbours it sees in the whole image. */
 #define MARGIN 2
 
-static enum outcome decode(struct request *r, struct failure *failure)
+static void decode_box(j_decompress_ptr cinfo, const struct request *r);
+
+/* Reads the header of the JPEG in `data`; then, unless `request` is NULL, decodes its box.
+ * One function for both, as libjpeg's error exit must jump back into the frame that set
+ * it up. */
+static enum outcome run(const Py_buffer *data, struct header *header,
+                        const struct request *request, struct failure *failure)
 {
     struct jpeg_decompress_struct cinfo;
     cinfo.err = jpeg_std_error(&failure->manager);
@@ -64,42 +73,51 @@ static enum outcome decode(struct request *r, struct failure *failure)
         return FAILED;
     }
     jpeg_create_decompress(&cinfo);
-    jpeg_mem_src(&cinfo, r->data, (unsigned long)r->size);
+    jpeg_mem_src(&cinfo, data->buf, (unsigned long)data->len);
     jpeg_read_header(&cinfo, TRUE);
-    if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
-        jpeg_destroy_decompress(&cinfo);
-        return NOT_RGB;
+    header->width = cinfo.image_width;
+    header->height = cinfo.image_height;
+    header->rgb = cinfo.jpeg_color_space != JCS_CMYK && cinfo.jpeg_color_space != JCS_YCCK;
+    enum outcome outcome = DECODED;
+    if (request != NULL && !header->rgb) {
+        outcome = NOT_RGB;
+    } else if (request != NULL) {
+        cinfo.out_color_space = JCS_RGB;
+        cinfo.scale_num = (unsigned int)request->scale;
+        cinfo.scale_denom = 8;
+        jpeg_start_decompress(&cinfo);
+        if (request->left + request->width > cinfo.output_width ||
+            request->top + request->height > cinfo.output_height)
+            outcome = OUTSIDE;
+        else
+            decode_box(&cinfo, request);
     }
-    cinfo.out_color_space = JCS_RGB;
-    cinfo.scale_num = (unsigned int)r->scale;
-    cinfo.scale_denom = 8;
-    jpeg_start_decompress(&cinfo);
-    if (r->left + r->width > cinfo.output_width || r->top + r->height > cinfo.output_height) {
-        jpeg_destroy_decompress(&cinfo);
-        return OUTSIDE;
-    }
+    jpeg_destroy_decompress(&cinfo);
+    return outcome;
+}
+
+/* The request's box, with MARGIN pixels beside it decoded and dropped. */
+static void decode_box(j_decompress_ptr cinfo, const struct request *r)
+{
     JDIMENSION first = r->left > MARGIN ? r->left - MARGIN : 0;
     JDIMENSION last = r->left + r->width + MARGIN;
-    if (last > cinfo.output_width)
-        last = cinfo.output_width;
+    if (last > cinfo->output_width)
+        last = cinfo->output_width;
     JDIMENSION x = first, width = last - first;
-    if (first > 0 || last < cinfo.output_width)
-        jpeg_crop_scanline(&cinfo, &x, &width);
-    JSAMPARRAY row = (*cinfo.mem->alloc_sarray)((j_common_ptr)&cinfo, JPOOL_IMAGE,
-                                                width * 3, 1);
+    if (first > 0 || last < cinfo->output_width)
+        jpeg_crop_scanline(cinfo, &x, &width);
+    JSAMPARRAY row = (*cinfo->mem->alloc_sarray)((j_common_ptr)cinfo, JPOOL_IMAGE,
+                                                 width * 3, 1);
     JDIMENSION skip = r->top > MARGIN ? r->top - MARGIN : 0;
     if (skip > 0)
-        jpeg_skip_scanlines(&cinfo, skip);
-    while (cinfo.output_scanline < r->top)
-        jpeg_read_scanlines(&cinfo, row, 1);
+        jpeg_skip_scanlines(cinfo, skip);
+    while (cinfo->output_scanline < r->top)
+        jpeg_read_scanlines(cinfo, row, 1);
     size_t line = (size_t)r->width * 3, offset = (size_t)(r->left - x) * 3;
     for (JDIMENSION y = 0; y < r->height; y++) {
-        jpeg_read_scanlines(&cinfo, row, 1);
+        jpeg_read_scanlines(cinfo, row, 1);
         memcpy(r->out + y * line, row[0] + offset, line);
     }
-    jpeg_abort_decompress(&cinfo);
-    jpeg_destroy_decompress(&cinfo);
-    return DECODED;
 }
 
 static PyObject *decode_crop(PyObject *self, PyObject *args)
@@ -122,13 +140,13 @@ static PyObject *decode_crop(PyObject *self, PyObject *args)
         PyBuffer_Release(&data);
         return NULL;
     }
-    struct request request = {data.buf, (size_t)data.len, scale, (JDIMENSION)left,
-                              (JDIMENSION)top, (JDIMENSION)width, (JDIMENSION)height,
-                              (unsigned char *)PyBytes_AS_STRING(out)};
+    struct request request = {scale, (JDIMENSION)left, (JDIMENSION)top, (JDIMENSION)width,
+                              (JDIMENSION)height, (unsigned char *)PyBytes_AS_STRING(out)};
+    struct header header;
     struct failure failure;
     enum outcome outcome;
     Py_BEGIN_ALLOW_THREADS
-    outcome = decode(&request, &failure);
+    outcome = run(&data, &header, &request, &failure);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&data);
     if (outcome == DECODED)
@@ -143,32 +161,6 @@ static PyObject *decode_crop(PyObject *self, PyObject *args)
     return PyErr_Format(PyExc_ValueError, "cannot decode JPEG: %s", failure.message);
 }
 
-struct header {
-    JDIMENSION width, height;
-    int rgb; /* whether libjpeg makes RGB of it itself: not CMYK or YCCK */
-};
-
-static enum outcome read_header(const Py_buffer *data, struct header *header,
-                                struct failure *failure)
-{
-    struct jpeg_decompress_struct cinfo;
-    cinfo.err = jpeg_std_error(&failure->manager);
-    failure->manager.error_exit = fail;
-    failure->manager.emit_message = ignore;
-    if (setjmp(failure->jump)) {
-        jpeg_destroy_decompress(&cinfo);
-        return FAILED;
-    }
-    jpeg_create_decompress(&cinfo);
-    jpeg_mem_src(&cinfo, data->buf, (unsigned long)data->len);
-    jpeg_read_header(&cinfo, TRUE);
-    header->width = cinfo.image_width;
-    header->height = cinfo.image_height;
-    header->rgb = cinfo.jpeg_color_space != JCS_CMYK && cinfo.jpeg_color_space != JCS_YCCK;
-    jpeg_destroy_decompress(&cinfo);
-    return DECODED;
-}
-
 static PyObject *jpeg_header(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -177,7 +169,7 @@ static PyObject *jpeg_header(PyObject *self, PyObject *args)
         return NULL;
     struct header header;
     struct failure failure;
-    enum outcome outcome = read_header(&data, &header, &failure);
+    enum outcome outcome = run(&data, &header, NULL, &failure);
     PyBuffer_Release(&data);
     if (outcome != DECODED)
         return PyErr_Format(PyExc_ValueError, "cannot read JPEG header: %s", failure.message);

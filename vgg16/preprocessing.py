@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 #: What every exported model takes: one float32 array of RGB images, channels first.
 LAYOUT, CHANNEL_ORDER, DTYPE = "NCHW", "RGB", "float32"
-#: The resize `bilinear` reproduces, named as a runtime with OpenCV would call it.
+#: The resize `bilinear` runs, named as a runtime with OpenCV would call it.
 INTERPOLATION = "cv2.INTER_LINEAR"
 
 Size = tuple[int, int]
