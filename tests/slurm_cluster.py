@@ -208,6 +208,10 @@ class ClusterRun:
     killed: int | None = None
     saved_before_kill: dict[str, str] = field(default_factory=dict)
     failed_after_s: float | None = None
+    #: The train log of each attempt seen, in order (`> {log}` starts it afresh at each), and
+    #: which of them lost its worker: the retry's is the one after it.
+    attempt_logs: list[str] = field(default_factory=list)
+    killed_attempt: int | None = None
     seconds: float = 0.0
     error: str | None = None
     _thread: threading.Thread | None = None
@@ -254,7 +258,8 @@ class ClusterRun:
         return self
 
     _SAVED = ("unavailable", "returncode", "requeued", "requeued_log", "restarted", "killed",
-              "saved_before_kill", "failed_after_s", "seconds", "error")  # fmt: skip
+              "saved_before_kill", "failed_after_s", "attempt_logs", "killed_attempt", "seconds",
+              "error")  # fmt: skip
 
     def _save(self) -> None:
         tmp = self.result.with_suffix(".tmp")
@@ -307,11 +312,20 @@ class ClusterRun:
         self.returncode = proc.returncode
         self.seconds = time.monotonic() - started
 
+    def _follow_attempts(self, log: str) -> None:
+        """Within an attempt the log only grows; a log that is not the last one seen, grown,
+        is the next attempt's."""
+        if self.attempt_logs and log.startswith(self.attempt_logs[-1]):
+            self.attempt_logs[-1] = log
+        elif log:
+            self.attempt_logs.append(log)
+
     def _interrupt(self) -> None:
         """One look at the interrupted run's training, and the next interruption when due:
         a requeue in epoch 2; on several nodes, once the requeued job runs again, a worker on
         the last node killed in epoch 3."""
         log = self.train_log.read_text(errors="replace") if self.train_log.is_file() else ""
+        self._follow_attempts(log)
         if self.requeued is None:
             jobs = self.jobs("train", INTERRUPTED)
             if jobs and "epoch 2 step" in log:
@@ -338,5 +352,6 @@ class ClusterRun:
                 self.saved_before_kill = checkpoint_digests(ckpt)
                 worker.send_signal(signal.SIGKILL)
                 self.killed, self._killed_at = worker.pid, time.monotonic()
+                self.killed_attempt = len(self.attempt_logs) - 1
         elif self.failed_after_s is None and state.get("JobState") != "RUNNING":
             self.failed_after_s = time.monotonic() - self._killed_at
