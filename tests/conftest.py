@@ -23,6 +23,12 @@ DIGITS_EPOCHS = 3
 # One device for the whole session: MindSpore refuses to change it once a kernel has run.
 ms.set_device("CPU")
 
+# No SLURM controller outside the test clusters, whose commands set their own SLURM_CONF.
+# Every Snakemake process imports the SLURM executor plugin, which runs `scontrol show config`
+# as it is imported; on a machine whose slurm.conf names a controller that does not answer,
+# that waits 9 s, in each of the suite's local Snakemake runs.
+os.environ["SLURM_CONF"] = str(Path(__file__).parent / "slurm" / "no-controller.conf")
+
 #: The training trajectory is then a pure function of the recipe and the data: no BatchNorm
 #: statistics per worker, no dropout masks, no augmentation and no shuffling.
 EXACT = ["batch_norm=false", "has_dropout=false", "augment=false", "shuffle=false",
