@@ -199,9 +199,7 @@ class ClusterRun:
     unavailable: str | None = None
     returncode: int | None = None
     requeued: str | None = None
-    #: The requeued attempt's train log, as it ended, and `scontrol show job` of the
-    #: requeued job once it ran again.
-    requeued_log: str = ""
+    #: `scontrol show job` of the requeued job once it ran again.
     restarted: dict[str, str] = field(default_factory=dict)
     #: On several nodes: the killed worker's pid, the checkpoints there were then, and how
     #: long its job took to end after the kill.
@@ -209,8 +207,9 @@ class ClusterRun:
     saved_before_kill: dict[str, str] = field(default_factory=dict)
     failed_after_s: float | None = None
     #: The train log of each attempt seen, in order (`> {log}` starts it afresh at each), and
-    #: which of them lost its worker: the retry's is the one after it.
+    #: which of them was requeued and which lost its worker (the retry's is the one after it).
     attempt_logs: list[str] = field(default_factory=list)
+    requeued_attempt: int | None = None
     killed_attempt: int | None = None
     seconds: float = 0.0
     error: str | None = None
@@ -229,6 +228,11 @@ class ClusterRun:
     def result(self) -> Path:
         """How the run ended, written last: what the other pytest-xdist workers wait for."""
         return self.workdir.parent / "result.json"
+
+    @property
+    def requeued_log(self) -> str:
+        """The requeued attempt's train log, as it ended."""
+        return "" if self.requeued_attempt is None else self.attempt_logs[self.requeued_attempt]
 
     @property
     def train_log(self) -> Path:
@@ -257,9 +261,9 @@ class ClusterRun:
             setattr(self, key, value)
         return self
 
-    _SAVED = ("unavailable", "returncode", "requeued", "requeued_log", "restarted", "killed",
-              "saved_before_kill", "failed_after_s", "attempt_logs", "killed_attempt", "seconds",
-              "error")  # fmt: skip
+    _SAVED = ("unavailable", "returncode", "requeued", "restarted", "killed",
+              "saved_before_kill", "failed_after_s", "attempt_logs", "requeued_attempt",
+              "killed_attempt", "seconds", "error")  # fmt: skip
 
     def _save(self) -> None:
         tmp = self.result.with_suffix(".tmp")
@@ -330,12 +334,12 @@ class ClusterRun:
             jobs = self.jobs("train", INTERRUPTED)
             if jobs and "epoch 2 step" in log:
                 self.requeued = jobs[-1]
+                self.requeued_attempt = len(self.attempt_logs) - 1
                 self.cluster.run("scontrol", "requeue", self.requeued, check=True)
             return
         state = self.cluster.job_state(self.requeued)
         if not self.restarted:
             if state.get("JobState") == "PENDING":
-                self.requeued_log = self.requeued_log or log  # its processes have all ended
                 # A requeued job waits 2 minutes before it may start again (its BeginTime);
                 # an administrator can let it go at once, as here.
                 self.cluster.run("scontrol", "update", f"jobid={self.requeued}", "StartTime=now")
